@@ -1,0 +1,39 @@
+"""Input shapes in trtexec style: `name:1x3x224x224,other:1x64`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from npusim.errors import ShapeError
+
+Shapes = Mapping[str, tuple[int, ...]]
+
+
+def parse_shapes(text: str | Mapping[str, tuple[int, ...]] | None) -> dict[str, tuple[int, ...]]:
+    """Parse `--shapes`; a mapping passes through with its dims checked."""
+    if text is None:
+        return {}
+    if isinstance(text, Mapping):
+        return {name: _check_dims(name, dims) for name, dims in text.items()}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, dims = item.rpartition(":")
+        if not sep or not name or not dims:
+            raise ShapeError(f"--shapes entry '{item}' is not of the form name:1x3x224x224")
+        try:
+            shapes[name] = _check_dims(name, tuple(int(d) for d in dims.lower().split("x")))
+        except ValueError:
+            raise ShapeError(f"--shapes entry '{item}': dims must be integers joined by 'x'"
+                             ) from None
+    return shapes
+
+
+def _check_dims(name: str, dims) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ShapeError(f"shape of '{name}' has a negative dim: {dims}")
+    return dims
+
+
+def format_shape(dims: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in dims) if dims else "scalar"

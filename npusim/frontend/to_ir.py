@@ -1,0 +1,93 @@
+"""Turn a shape-inferred, folded ONNX graph into an `ir.Graph` with static shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from npusim.errors import ShapeError
+from npusim.frontend.fold import ValueType
+from npusim.frontend.load import TARGET_OPSET
+from npusim.ir import DType, Graph, Node, Tensor
+
+
+def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
+          outputs: list[str], consts: Mapping[str, np.ndarray],
+          types: Mapping[str, ValueType]) -> Graph:
+    ir_nodes = _nodes(nodes)
+    live = _live_tensors(ir_nodes, outputs)
+    ir_nodes = tuple(n for n in ir_nodes if any(o in live for o in n.outputs))
+    used = set(outputs) | {i for n in ir_nodes for i in n.inputs if i}
+    tensors: dict[str, Tensor] = {}
+    for k, v in consts.items():
+        if k in used:
+            tensors[k] = Tensor(k, tuple(int(d) for d in v.shape), DType.from_numpy(v.dtype), v)
+    graph_inputs = tuple(vi.name for vi in inputs if vi.name in used)
+    for vi in inputs:
+        if vi.name in used:
+            tensors[vi.name] = _tensor(vi.name, types.get(vi.name), None)
+    for node in ir_nodes:
+        for out in node.outputs:
+            if out and out not in tensors:
+                tensors[out] = _tensor(out, types.get(out), node)
+    return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET)
+
+
+def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
+    seen: set[str] = set()
+    out = []
+    for n in nodes:
+        # Exporters may leave names empty or repeat them; an unnamed node is called after
+        # its op and first output, which is how a user finds it in Netron.
+        name = n.name or f"{n.op_type}:{n.output[0] if n.output else len(out)}"
+        base, k = name, 1
+        while name in seen:
+            k += 1
+            name = f"{base}#{k}"
+        seen.add(name)
+        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        out.append(Node(name, n.op_type, tuple(n.input), tuple(n.output), attrs, n.domain))
+    return tuple(out)
+
+
+def _attr_value(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, onnx.TensorProto):
+        return numpy_helper.to_array(v)
+    if isinstance(v, list):
+        return tuple(x.decode() if isinstance(x, bytes) else x for x in v)
+    return v
+
+
+def _live_tensors(nodes: tuple[Node, ...], outputs: list[str]) -> set[str]:
+    """Tensors some graph output depends on (dead-code elimination)."""
+    live = set(outputs)
+    for node in reversed(nodes):
+        if any(o in live for o in node.outputs):
+            live.update(i for i in node.inputs if i)
+    return live
+
+
+def _tensor(name: str, vt: ValueType | None, node: Node | None) -> Tensor:
+    where = (f"output of {node.op_type} node '{node.name}'" if node is not None
+             else "graph input")
+    if vt is None or vt.dims is None:
+        raise ShapeError(f"shape of tensor '{name}' ({where}) is unknown after ONNX shape "
+                         "inference; if it depends on input data, npusim cannot cost it")
+    if vt.elem_type == 0:
+        raise ShapeError(f"element type of tensor '{name}' ({where}) is unknown")
+    symbolic = [d for d in vt.dims if not isinstance(d, int)]
+    if symbolic:
+        dims = "x".join(str(d if d is not None else "?") for d in vt.dims)
+        if node is None:
+            example = "x".join(str(d) if isinstance(d, int) else "1" for d in vt.dims)
+            raise ShapeError(f"input '{name}' has dynamic dims {dims}: bind them with "
+                             f"--shapes {name}:{example}")
+        raise ShapeError(f"tensor '{name}' ({where}) has dims {dims} that shape inference "
+                         "could not resolve from the bound input shapes")
+    return Tensor(name, tuple(vt.dims), DType.from_onnx(vt.elem_type))

@@ -1,0 +1,8 @@
+"""npusim's intermediate representation: tensors, nodes, graphs and the op registry."""
+
+from npusim.ir.dtypes import DType, Precision
+from npusim.ir.graph import Graph, Node, Tensor
+from npusim.ir.ops import Access, FusionKind, OpWork, Role, op_work, supported_ops
+
+__all__ = ["Access", "DType", "FusionKind", "Graph", "Node", "OpWork", "Precision", "Role",
+           "Tensor", "op_work", "supported_ops"]

@@ -39,6 +39,7 @@ def load_graph(model: str | os.PathLike | onnx.ModelProto,
     # IR version < 4 lists initializers among the inputs too; those are weights, not inputs.
     inputs = [vi for vi in proto.graph.input if vi.name not in consts]
     inputs = _bind_shapes(inputs, parse_shapes(shapes))
+    _require_bound(inputs)
     outputs = list(proto.graph.output)
     nodes, types = fold_until_fixed(nodes, inputs, outputs, consts)
     return to_ir(name, nodes, inputs, [o.name for o in outputs], consts, types)
@@ -47,6 +48,25 @@ def load_graph(model: str | os.PathLike | onnx.ModelProto,
 def _constant_value(node: onnx.NodeProto) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
     return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+
+
+def _require_bound(inputs: list[onnx.ValueInfoProto]) -> None:
+    """Name every input whose dims are still symbolic, with a --shapes line to fix it."""
+    dynamic = []
+    for vi in inputs:
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                for d in vi.type.tensor_type.shape.dim]
+        if not vi.type.tensor_type.HasField("shape"):
+            dynamic.append((vi.name, "unknown rank", "<dims>"))
+        elif any(isinstance(d, str) for d in dims):
+            shown = "[" + ", ".join(str(d) for d in dims) + "]"
+            dynamic.append((vi.name, shown, "x".join(
+                str(d) if isinstance(d, int) else f"<{d}>" for d in dims)))
+    if dynamic:
+        listed = ", ".join(f"'{n}' {s}" for n, s, _ in dynamic)
+        example = ",".join(f"{n}:{e}" for n, _, e in dynamic)
+        raise ShapeError(f"model inputs have dynamic dims: {listed}; bind them with "
+                         f"--shapes {example}")
 
 
 def _bind_shapes(inputs: list[onnx.ValueInfoProto], shapes: dict[str, tuple[int, ...]]

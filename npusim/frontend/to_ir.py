@@ -8,16 +8,17 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from npusim.errors import ShapeError
+from npusim.errors import ShapeError, UnsupportedOpError
 from npusim.frontend.fold import ValueType
 from npusim.frontend.load import TARGET_OPSET
-from npusim.ir import DType, Graph, Node, Tensor
+from npusim.ir import DType, Graph, Node, Tensor, supported_ops
 
 
 def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
           outputs: list[str], consts: Mapping[str, np.ndarray],
           types: Mapping[str, ValueType]) -> Graph:
     ir_nodes = _nodes(nodes)
+    _require_known_ops(ir_nodes)
     live = _live_tensors(ir_nodes, outputs)
     ir_nodes = tuple(n for n in ir_nodes if any(o in live for o in n.outputs))
     used = set(outputs) | {i for n in ir_nodes for i in n.inputs if i}
@@ -51,6 +52,18 @@ def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
         attrs = {a.name: _attr_value(a) for a in n.attribute}
         out.append(Node(name, n.op_type, tuple(n.input), tuple(n.output), attrs, n.domain))
     return tuple(out)
+
+
+def _require_known_ops(nodes: tuple[Node, ...]) -> None:
+    """Report every op type npusim has no rule for, by name, before anything else fails."""
+    known = set(supported_ops())
+    unknown: dict[str, str] = {}
+    for n in nodes:
+        if n.op_type not in known:
+            unknown.setdefault(n.op_type, n.name)
+    if unknown:
+        listed = ", ".join(f"{op} (first at node '{name}')" for op, name in unknown.items())
+        raise UnsupportedOpError(f"unsupported op{'s' if len(unknown) > 1 else ''}: {listed}")
 
 
 def _attr_value(a: onnx.AttributeProto):

@@ -23,12 +23,18 @@ def remove_identities(graph: Graph) -> Graph:
     rename: dict[str, str] = {}
     outputs = set(graph.outputs)
     keep: list[Node] = []
+
+    def resolve(name: str) -> str:
+        while name in rename:
+            name = rename[name]
+        return name
+
     for node in graph.nodes:
         if node.op_type not in _PASS_THROUGH or any(
                 graph.consumers(o) or o in outputs for o in node.outputs[1:] if o):
             keep.append(node)
             continue
-        src, dst = node.inputs[0], node.outputs[0]
+        src, dst = resolve(node.inputs[0]), node.outputs[0]
         if dst in outputs:
             if src in outputs or src in graph.inputs or graph.tensor(src).is_constant:
                 keep.append(node)  # an output that is an input or constant needs the copy
@@ -37,20 +43,11 @@ def remove_identities(graph: Graph) -> Graph:
         else:
             rename[dst] = src
 
-    def resolve(name: str) -> str:
-        while name in rename:
-            name = rename[name]
-        return name
-
+    # Every name a rename points to is already a tensor of the graph.
     nodes = [Node(n.name, n.op_type, tuple(resolve(i) if i else i for i in n.inputs),
                   tuple(resolve(o) if o else o for o in n.outputs), n.attrs, n.domain)
              for n in keep]
-    tensors = dict(graph.tensors)
-    for old, new in rename.items():
-        if new not in tensors or (old in tensors and new in outputs):
-            t = tensors[old]
-            tensors[resolve(old)] = Tensor(resolve(old), t.shape, t.dtype, t.data)
-    return graph.replace(nodes=nodes, tensors=tensors)
+    return graph.replace(nodes=nodes)
 
 
 def fold_batchnorm(graph: Graph) -> Graph:

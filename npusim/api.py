@@ -1,0 +1,93 @@
+"""The public entry points; the CLI is a thin shell over these.
+
+`simulate` runs the pipeline: ONNX -> IR -> canonical IR -> per-op cost on a chip -> Report.
+A model is a path, an `onnx.ModelProto`, or `zoo:NAME` for a bundled zoo network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import onnx
+
+from npusim.cost import OpCost, graph_costs
+from npusim.errors import NpusimError
+from npusim.frontend import load_graph
+from npusim.hw import Chip, load_chip
+from npusim.ir import Graph, Precision
+from npusim.ir.passes import canonicalize
+from npusim.result import LayerRow, Report, Totals
+
+ModelLike = str | os.PathLike | onnx.ModelProto | Graph
+
+ZOO_PREFIX = "zoo:"
+
+
+def load(model: ModelLike, shapes: str | dict[str, tuple[int, ...]] | None = None, *,
+         zoo_weights: str = "random") -> Graph:
+    """The canonical IR of a model (constants folded, BN folded, identities removed).
+    `zoo_weights="light"` builds a zoo model with placeholder weights (structure only)."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, str) and model.startswith(ZOO_PREFIX):
+        from npusim import zoo
+        model = zoo.build(model[len(ZOO_PREFIX):], weights=zoo_weights)
+    return canonicalize(load_graph(model, shapes))
+
+
+def parse_precision(precision: str | Precision) -> Precision:
+    try:
+        return Precision(precision)
+    except ValueError:
+        known = ", ".join(p.value for p in Precision)
+        raise NpusimError(f"unknown precision '{precision}'; use one of {known}") from None
+
+
+def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
+             shapes: str | dict[str, tuple[int, ...]] | None = None,
+             precision: str | Precision = "int8") -> Report:
+    """Predict per-layer and total latency of one frame of `model` on `chip`."""
+    precision = parse_precision(precision)
+    hw = load_chip(chip)
+    graph = load(model, shapes, zoo_weights="light")  # cost needs shapes, not weight values
+    return build_report(_model_name(model, graph), graph, hw, precision,
+                        graph_costs(graph, hw, precision))
+
+
+def build_report(model_name: str, graph: Graph, chip: Chip, precision: Precision,
+                 costs: tuple[OpCost, ...]) -> Report:
+    """Lay the costs end to end (one layer at a time) and total them."""
+    total_ms = sum(c.latency_ms for c in costs)
+    rows, start, busy = [], 0.0, defaultdict(float)
+    for c in costs:
+        rows.append(LayerRow(
+            c.name, c.op_types, c.kind.value, c.unit, c.precision.value, c.macs,
+            c.vector_ops, c.bytes_loaded, c.bytes_stored, start, c.compute_ms, c.memory_ms,
+            c.overhead_ms, c.latency_ms, 100.0 * c.latency_ms / total_ms if total_ms else 0.0,
+            c.bound_by, c.rests_on))
+        start += c.latency_ms
+        busy[c.unit] += c.latency_ms
+    # Throughput with frames in flight: different units can work on different frames, so
+    # the busiest unit sets the frame rate; with one unit this is 1 / latency.
+    bottleneck_ms = max(busy.values(), default=0.0)
+    used = sorted({p for c in costs for p in c.rests_on})
+    estimated = chip.estimated_figures()
+    totals = Totals(
+        latency_ms=total_ms,
+        fps=1e3 / bottleneck_ms if bottleneck_ms else 0.0,
+        ddr_bytes_per_frame=sum(c.ddr_bytes for c in costs),
+        macs=sum(c.macs for c in costs),
+        flops=sum(2 * c.macs + c.vector_ops for c in costs),
+        layers=sum(1 for c in costs if c.bound_by != "view"),
+        busy_ms_by_unit=dict(sorted(busy.items())),
+        estimated=bool(used))
+    shapes = {name: graph.shape(name) for name in graph.inputs}
+    return Report(model_name, chip.name, precision.value, shapes, tuple(rows), totals,
+                  {p: estimated[p] for p in used})
+
+
+def _model_name(model: ModelLike, graph: Graph) -> str:
+    if isinstance(model, str | os.PathLike) and not str(model).startswith(ZOO_PREFIX):
+        return os.path.basename(os.fspath(model))
+    return str(model) if isinstance(model, str) else graph.name

@@ -1,0 +1,181 @@
+"""The `npusim` command: a thin shell over `npusim.api`.
+
+A user mistake (`NpusimError`) prints one line and exits 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from npusim import __version__, api
+from npusim.errors import NpusimError
+from npusim.ir import Precision
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other user error
+        where = self.prog.removeprefix("npusim").strip()
+        raise NpusimError(f"{where}: {message}" if where else message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Piped output gets a wide fixed width so tables stay one line per layer.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    try:
+        args = _parser().parse_args(argv)
+        return args.run(args, console)
+    except NpusimError as e:
+        print(f"npusim: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("npusim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="npusim", description="Predict how an ONNX model runs on an edge AI chip.")
+    p.add_argument("--version", action="version", version=f"npusim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("simulate", help="per-layer latency of a model on a chip")
+    _model_args(s)
+    s.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    s.add_argument("--json", metavar="FILE", help="write the full report as JSON")
+    s.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    s.add_argument("--all", action="store_true", help="also list view ops (Reshape, ...)")
+    s.add_argument("--quiet", "-q", action="store_true", help="print only the totals")
+    s.set_defaults(run=_simulate)
+
+    c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
+    c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
+    c.add_argument("name", nargs="?", help="profile name or YAML path (for 'show')")
+    c.add_argument("-o", "--output", metavar="FILE", help="write the JSON Schema here")
+    c.set_defaults(run=_chips)
+
+    z = sub.add_parser("zoo", help="list or export the bundled model zoo")
+    z.add_argument("action", choices=["list", "export"])
+    z.add_argument("name", nargs="?")
+    z.add_argument("-o", "--output", metavar="FILE.onnx")
+    z.add_argument("--weights", choices=["random", "light"], default="random",
+                   help="light: weights as ConstantOfShape placeholders (small files)")
+    z.set_defaults(run=_zoo)
+
+    try:
+        from npusim.numerics import cli as numerics_cli
+    except ImportError:  # the numerics package is optional while it is being built
+        numerics_cli = None
+    if numerics_cli is not None:
+        n = sub.add_parser("numerics", help="bit-accurate int8/fp16 run and per-layer error")
+        numerics_cli.add_arguments(n)
+        n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
+    return p
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
+    p.add_argument("--chip", required=True,
+                   help="bundled profile name (npusim chips) or path of a YAML profile")
+    p.add_argument("--shapes", metavar="NAME:DIMS,...",
+                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
+
+
+def _simulate(args: argparse.Namespace, console: Console) -> int:
+    from npusim.report import layer_table, to_csv, to_json
+    report = api.simulate(args.model, args.chip, shapes=args.shapes, precision=args.precision)
+    if args.quiet:
+        t = report.totals
+        console.print(f"{report.model} on {report.chip} ({report.precision}): "
+                      f"latency {t.latency_ms:.3f} ms, {t.fps:.1f} FPS, "
+                      f"DDR {t.ddr_bytes_per_frame / 1e6:.2f} MB/frame")
+    else:
+        console.print(layer_table(report, show_views=args.all))
+    if args.json:
+        _write(args.json, to_json(report))
+    if args.csv:
+        _write(args.csv, to_csv(report))
+    return 0
+
+
+def _chips(args: argparse.Namespace, console: Console) -> int:
+    from npusim.hw import bundled_profiles, chip_schema, load_chip
+    if args.action == "schema":
+        text = json.dumps(chip_schema(), indent=2, sort_keys=True) + "\n"
+        if args.output:
+            _write(args.output, text)
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.action == "show":
+        if not args.name:
+            raise NpusimError("npusim chips show: give a profile name or YAML path")
+        chip = load_chip(args.name)
+        sys.stdout.write(json.dumps(chip.model_dump(mode="json"), indent=2) + "\n")
+        return 0
+    table = Table(title="bundled chip profiles (peaks are dense, per unit)", title_justify="left")
+    for col in ("name", "unit", "instances", "clock MHz", "peak TOPS by precision",
+                "DRAM GB/s", "on-chip SRAM", "estimated figures"):
+        table.add_column(col)
+    for name in bundled_profiles():
+        chip = load_chip(name)
+        sram = ", ".join(f"{m.name} {m.capacity_bytes.value / 2**20:g} MiB ({m.scope})"
+                         for m in chip.memory if m.kind == "sram")
+        for i, u in enumerate(chip.ordered_units):
+            peaks = " ".join(f"{p.value}:{u.peak_tops(p):.1f}" for p in u.precisions)
+            table.add_row(escape(name) if i == 0 else "", u.name, f"{u.count.value:g}",
+                          f"{u.clock_MHz.value:g}", peaks,
+                          f"{chip.dram.bandwidth_GBps.value:g}" if i == 0 else "",
+                          sram if i == 0 else "",
+                          str(len(chip.estimated_figures())) if i == 0 else "")
+    console.print(table)
+    return 0
+
+
+def _zoo(args: argparse.Namespace, console: Console) -> int:
+    from npusim import zoo
+    if args.action == "list":
+        table = Table(title="model zoo (npusim zoo export NAME -o FILE.onnx)",
+                      title_justify="left")
+        table.add_column("name")
+        table.add_column("description")
+        for name in zoo.names():
+            table.add_row(name, zoo.describe(name))
+        console.print(table)
+        return 0
+    if not args.name or not args.output:
+        raise NpusimError("npusim zoo export: give a NAME and -o FILE.onnx")
+    model = zoo.build(args.name, weights=args.weights)
+    import onnx
+    try:
+        onnx.save(model, args.output)
+    except OSError as e:
+        raise NpusimError(f"cannot write '{args.output}': {e.strerror}") from None
+    console.print(f"wrote {args.output} ({args.name}, {len(model.graph.node)} nodes)")
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise NpusimError(f"cannot write '{path}': {e.strerror}") from None
+
+
+def main_exit() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_exit()

@@ -1,0 +1,98 @@
+"""The command line: the main job works, and each user mistake is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from npusim.cli import main
+from tests.conftest import LIGHT, make_model, vi
+
+
+def test_simulate_prints_the_table_and_writes_json_csv(tmp_path, capsys, bert_path):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    rc = main(["simulate", str(bert_path), "--chip", "orin-agx-gpu", "--shapes",
+               "input_ids:1x64,attention_mask:1x64", "--precision", "fp16",
+               "--json", str(out_json), "--csv", str(out_csv)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "bert_tiny_hf.onnx on orin-agx-gpu (fp16)" in text and "LayerNormalization" in text
+    report = json.loads(out_json.read_text())
+    assert report["totals"]["latency_ms"] > 0 and len(report["layers"]) > 50
+    header = out_csv.read_text().splitlines()[0]
+    assert header.startswith("name,op_types,unit,precision,start_ms,latency_ms,percent")
+
+
+def test_chips_list_and_schema(tmp_path, capsys):
+    assert main(["chips"]) == 0
+    assert "orin-agx-dla" in capsys.readouterr().out
+    assert main(["chips", "schema", "-o", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["title"] == "Chip"
+
+
+def _bad_profile(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("extends: j5\nmemory:\n  - name: ddr\n    bandwidth_GBs: {value: 1, source: x}\n")
+    return str(p)
+
+
+def _unsupported_model(tmp_path):
+    node = helper.make_node("NonMaxSuppression", ["b", "s"], ["y"], name="nms")
+    path = tmp_path / "nms.onnx"
+    onnx.save(make_model([node], [vi("b", [1, 10, 4]), vi("s", [1, 1, 10])],
+                         [vi("y", [None, 3], 7)]), path)
+    return str(path)
+
+
+def _truncated_model(tmp_path):
+    path = tmp_path / "cut.onnx"
+    path.write_bytes((LIGHT / "light_squeezenet.onnx").read_bytes()[:3000])
+    return str(path)
+
+
+CASES = {
+    "missing file": (lambda t, b: ["simulate", str(t / "none.onnx"), "--chip", "j5"],
+                     "does not exist"),
+    "truncated file": (lambda t, b: ["simulate", _truncated_model(t), "--chip", "j5"],
+                       "cut.onnx"),
+    "unsupported op": (lambda t, b: ["simulate", _unsupported_model(t), "--chip", "j5"],
+                       "unsupported op: NonMaxSuppression (first at node 'nms')"),
+    "unbound dim": (lambda t, b: ["simulate", str(b), "--chip", "j5"],
+                    "--shapes input_ids:<batch>x<sequence>"),
+    "unknown chip": (lambda t, b: ["simulate", str(b), "--chip", "j9"], "unknown chip 'j9'"),
+    "bad profile field": (lambda t, b: ["simulate", str(LIGHT / "light_squeezenet.onnx"),
+                                        "--chip", _bad_profile(t)],
+                          "memory[ddr].bandwidth_GBs: unknown field (did you mean "
+                          "'bandwidth_GBps'?)"),
+    "bad flag": (lambda t, b: ["simulate", str(b), "--chip", "j5", "--precision", "int3"],
+                 "invalid choice: 'int3'"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_user_errors_are_one_line_exit_2(case, tmp_path, bert_path):
+    argv, message = CASES[case]
+    proc = subprocess.run([sys.executable, "-m", "npusim.cli", *argv(tmp_path, bert_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("npusim: error: ") and message in lines[0]
+    assert proc.stdout == ""
+
+
+def test_zoo_list_and_export(tmp_path, capsys):
+    assert main(["zoo", "list"]) == 0
+    assert "resnet50" in capsys.readouterr().out
+    out = tmp_path / "r18.onnx"
+    assert main(["zoo", "export", "resnet18", "-o", str(out)]) == 0
+    model = onnx.load(out)
+    onnx.checker.check_model(model)
+    assert np.isfinite(len(model.graph.node))

@@ -1,0 +1,22 @@
+"""Every zoo model and every real graph in the onnx wheel simulates on every bundled chip,
+from the command line, exit 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from npusim import zoo
+from npusim.cli import main
+from npusim.hw import bundled_profiles
+from tests.conftest import light_models
+
+CHIPS = sorted(bundled_profiles())
+MODELS = [f"zoo:{name}" for name in zoo.names()] + [str(p) for p in light_models()]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.rsplit("/", 1)[-1])
+def test_model_simulates_on_every_chip(model, capsys):
+    for chip in CHIPS:
+        assert main(["simulate", model, "--chip", chip, "--quiet"]) == 0, chip
+        out = capsys.readouterr().out
+        assert f"on {chip} (int8): latency" in out

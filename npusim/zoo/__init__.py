@@ -1,6 +1,6 @@
-"""Model zoo: real architectures (ResNet, MobileNetV2, YOLOv5s, BERT, ViT, UNet, RetinaNet) built as ONNX in code.
+"""Model zoo: real architectures (ResNet, MobileNetV2, YOLOv5s, BERT, ViT, UNet, RetinaNet) as ONNX.
 
-Every model is opset 17 / IR 8, fully static, deterministic for given arguments, with random or "light" weights.
+Built in code: opset 17 / IR 8, fully static, deterministic, with random or "light" weights.
 """
 
 from __future__ import annotations
@@ -176,10 +176,14 @@ def _resolve(name: str, batch: int, overrides: dict) -> tuple[_Entry, dict]:
     return entry, opts
 
 
-def build(name: str, *, batch: int = 1, seed: int = 0, weights: str = "random", **overrides) -> onnx.ModelProto:
+def build(
+    name: str, *, batch: int = 1, seed: int = 0, weights: str = "random", **overrides
+) -> onnx.ModelProto:
     """Build zoo model ``name`` as an ONNX ModelProto (opset 17, IR 8, static shapes).
 
-    ``weights="random"``: deterministic He-initialised weights from ``np.random.default_rng(seed)``.
+    ``weights="random"``: deterministic weights from ``np.random.default_rng(seed)``: Kaiming-normal
+    convs/linears (gain calibrated on a probe so activations stay O(1), see ``_builder``), BN gamma
+    ~U(0.5,1.5), beta ~N(0,0.1), running_mean ~N(0,0.1), running_var ~U(0.5,1.5).
     ``weights="light"``: every weight is a ConstantOfShape(0.02) node fed by an int64 shape
     initializer, as onnx's backend "light" models, so huge models stay a few kilobytes.
     ``overrides`` are model-specific (see ``describe``), e.g. ``build("bert", layers=2, seq=16)``.

@@ -1,15 +1,6 @@
 """GraphBuilder: the small toolkit every zoo family uses to emit ONNX graphs in code.
 
 It names nodes the way torch.onnx does, draws deterministic weights, and spells "light" weights.
-
-Random weights are Kaiming-normal with a data-dependent gain (LSUV-style): a weight layer reading
-``x`` gets std sqrt(1 / (fan_in * E[x^2])), which is He's sqrt(2 / fan_in) when ``x`` is the ReLU
-of a unit-variance tensor, and makes each conv's output variance match the running_var of the
-BatchNormalization after it, as in a trained network. E[x^2] is measured on a *probe*: a
-[samples, channels] array pushed through the graph as it is built (a KxK conv mixes each sample
-with K*K-1 randomly drawn others), falling back to per-op moment rules (``_M2_RULES``) where no
-probe exists (reshapes, attention). With plain He, eval-mode BN does not normalise and a random
-ResNet-50's logits reach std ~1e4; with this every zoo model's activations stay O(1-10).
 """
 
 from __future__ import annotations
@@ -78,6 +69,15 @@ class GraphBuilder:
     ``weights="random"``, or ``ConstantOfShape`` nodes fed by an int64 shape initializer with
     ``weights="light"``. Everything else (shapes, scalars, scales) becomes a ``Constant`` node,
     as torch.onnx exports it.
+
+    Random weights are Kaiming-normal with a data-dependent gain (LSUV-style): a weight layer
+    reading ``x`` gets std sqrt(1 / (fan_in * E[x^2])), which is He's sqrt(2 / fan_in) when ``x``
+    is the ReLU of a unit-variance tensor, and makes each conv's output variance match the
+    running_var of the BatchNormalization after it, as in a trained network. E[x^2] is measured
+    on a *probe*: a [samples, channels] array pushed through the graph as it is built (a KxK conv
+    mixes each sample with K*K-1 randomly drawn others), with per-op moment rules
+    (``_M2_RULES``) where no probe exists (reshapes, attention). With plain He, eval-mode BN does
+    not normalise and a random ResNet-50's logits reach std ~1e4; with this they stay O(1).
     """
 
     def __init__(self, name: str, *, seed: int = 0, weights: str = "random") -> None:
@@ -214,9 +214,14 @@ class GraphBuilder:
         scope: str = "",
         *,
         outputs: Sequence[str] | None = None,
+        probe: bool = True,
         **attrs,
     ) -> str:
-        """Add node ``{scope}/{op}`` (made unique) and return its (first) output name."""
+        """Add node ``{scope}/{op}`` (made unique) and return its (first) output name.
+
+        ``probe=False`` skips evaluating the probe (e.g. for a layer whose shared weights were
+        already calibrated); downstream scale estimates then fall back to ``_M2_RULES``.
+        """
         name = self._unique_node_name(f"{scope}/{op}")
         if outputs is None:
             outputs = [f"{name}_output_0"]
@@ -227,7 +232,7 @@ class GraphBuilder:
         if inputs:
             ms = [self.m2(t) for t in inputs if t]
             self._m2[outputs[0]] = rule(ms) if rule else ms[0]
-        if self._probe and inputs and len(outputs) == 1 and inputs[0] in self._probe:
+        if probe and inputs and len(outputs) == 1 and inputs[0] in self._probe:
             vals = [self._value(t) for t in inputs if t]
             if all(v is not None for v in vals):
                 y = self._evaluate(op, vals, attrs)
@@ -326,6 +331,7 @@ class GraphBuilder:
         if pad is None:
             pad = kh // 2
         fan_in = (c_in // group) * kh * kw
+        shared = reuse and f"{pname}.weight" in self._params
         w = self.kaiming(f"{pname}.weight", (c_out, c_in // group, kh, kw), fan_in, x, reuse=reuse)
         ins = [x, w]
         if bias:
@@ -334,6 +340,7 @@ class GraphBuilder:
             "Conv",
             ins,
             scope,
+            probe=not shared,
             dilations=[1, 1],
             group=group,
             kernel_shape=[kh, kw],

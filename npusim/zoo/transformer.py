@@ -1,6 +1,6 @@
 """Transformer encoders emitted as ONNX: Hugging Face BertModel (base/large) and torchvision ViT-B/16.
 
-Both share one encoder-layer routine spelled as torch.onnx exports it at opset 17 (erf GELU, LayerNormalization).
+Both share one encoder-layer routine, spelled as torch.onnx exports it at opset 17.
 """
 
 from __future__ import annotations

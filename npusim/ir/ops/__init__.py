@@ -59,6 +59,15 @@ class OpWork:
 
 Counter = Callable[[Node, Graph], int]
 
+FULL = -1
+"""Row demand meaning "the whole tensor" (a weight, a broadcast operand, a matmul's B)."""
+
+RowMap = Callable[[Node, Graph, int], dict[str, int] | None]
+"""Given that a tile needs `rows` rows (axis -2) of the op's first output, how many rows of
+each input does it read? FULL for an input needed whole; None if the op mixes rows (a
+Transpose that moves axis -2, a reduction over it), so a group holding it cannot be
+row-tiled."""
+
 
 def _zero(node: Node, graph: Graph) -> int:
     return 0
@@ -77,6 +86,7 @@ class OpSpec:
     bias_inputs: frozenset[int] = frozenset()
     reads: Callable[[Node, Graph], tuple[Access, ...]] | None = None
     writes: Callable[[Node, Graph], tuple[Access, ...]] | None = None
+    rows: RowMap | None = None
 
 
 _REGISTRY: dict[str, OpSpec] = {}
@@ -107,6 +117,39 @@ def op_work(node: Node, graph: Graph) -> OpWork:
     writes = s.writes(node, graph) if s.writes else default_writes(node, graph, s)
     return OpWork(node.name, node.op_type, s.kind, int(s.macs(node, graph)),
                   int(s.vector_ops(node, graph)), reads, writes)
+
+
+def row_demand(node: Node, graph: Graph, rows: int) -> dict[str, int] | None:
+    """Rows of each input a tile of `rows` output rows reads (see RowMap)."""
+    s = spec(node)
+    return None if s.rows is None else s.rows(node, graph, rows)
+
+
+def rows_of(graph: Graph, tensor: str) -> int:
+    """Size of the row axis (-2) of a tensor; tensors of rank < 2 are one row."""
+    shape = graph.shape(tensor)
+    return shape[-2] if len(shape) >= 2 else 1
+
+
+def same_rows(node: Node, graph: Graph, rows: int) -> dict[str, int] | None:
+    """Row-preserving ops (elementwise, normalizations over the last axis, concat on another
+    axis): an input with the output's row count needs the same rows; a broadcast input (one
+    row, or rank < 2) is needed whole; any other input mixes rows."""
+    out = graph.shape(node.outputs[0])
+    if len(out) < 2:
+        return None
+    demand = {}
+    for i, name in enumerate(node.inputs):
+        if not name or i in spec(node).params:
+            continue
+        shape = graph.shape(name)
+        if len(shape) >= 2 and shape[-2] == out[-2] and shape[-2] > 1:
+            demand[name] = rows
+        elif len(shape) < 2 or shape[-2] == 1:
+            demand[name] = FULL
+        else:
+            return None
+    return demand
 
 
 def default_reads(node: Node, graph: Graph, s: OpSpec) -> tuple[Access, ...]:

@@ -7,7 +7,7 @@ import math
 
 from npusim.errors import ShapeError
 from npusim.ir.graph import Graph, Node
-from npusim.ir.ops import FusionKind, out_elements, register
+from npusim.ir.ops import FULL, FusionKind, out_elements, register
 
 # Input positions of (x, w, bias) per op type.
 _X_W_B = {"Conv": (0, 1, 2), "ConvTranspose": (0, 1, 2), "ConvInteger": (0, 1, None),
@@ -46,10 +46,43 @@ def _requant_ops(node: Node, graph: Graph) -> int:
     return 4 * out_elements(node, graph)
 
 
+def _window(node: Node, graph: Graph) -> tuple[int, int, int]:
+    """(kernel, stride, dilation) along H of a 2-D conv or pool."""
+    kernel = node.attr("kernel_shape")
+    if kernel is None:
+        kernel = graph.shape(node.inputs[_X_W_B.get(node.op_type, (0, 1))[1]])[2:]
+    strides = node.attr("strides") or (1,) * len(kernel)
+    dilations = node.attr("dilations") or (1,) * len(kernel)
+    return int(kernel[0]), int(strides[0]), int(dilations[0])
+
+
+def window_rows(node: Node, graph: Graph, rows: int) -> dict[str, int] | None:
+    """A tile of `rows` output rows of a 2-D window op reads (rows-1)*stride + dilated
+    kernel input rows (the halo), at most the whole input; weights are needed whole."""
+    x = node.inputs[_X_W_B.get(node.op_type, (0, 1, None))[0]]
+    if len(graph.shape(x)) != 4:
+        return None
+    k, s, d = _window(node, graph)
+    demand = {name: FULL for i, name in enumerate(node.inputs) if name and name != x}
+    demand[x] = min(graph.shape(x)[2], (rows - 1) * s + d * (k - 1) + 1)
+    return demand
+
+
+def _transpose_rows(node: Node, graph: Graph, rows: int) -> dict[str, int] | None:
+    x = node.inputs[0]
+    if len(graph.shape(x)) != 4:
+        return None
+    k, s, d = _window(node, graph)
+    demand = {name: FULL for name in node.inputs[1:] if name}
+    demand[x] = min(graph.shape(x)[2], -(-(rows + d * (k - 1)) // s))
+    return demand
+
+
 register("Conv", FusionKind.CONV, macs=conv_macs, vector_ops=_bias_adds,
-         bias_inputs=frozenset({2}))
+         bias_inputs=frozenset({2}), rows=window_rows)
 register("ConvTranspose", FusionKind.CONV, macs=conv_transpose_macs, vector_ops=_bias_adds,
-         bias_inputs=frozenset({2}))
-register("ConvInteger", FusionKind.CONV, macs=conv_macs, params=frozenset({2, 3}))
+         bias_inputs=frozenset({2}), rows=_transpose_rows)
+register("ConvInteger", FusionKind.CONV, macs=conv_macs, params=frozenset({2, 3}),
+         rows=window_rows)
 register("QLinearConv", FusionKind.CONV, macs=conv_macs, vector_ops=_requant_ops,
-         params=frozenset({1, 2, 4, 5, 6, 7}), bias_inputs=frozenset({8}))
+         params=frozenset({1, 2, 4, 5, 6, 7}), bias_inputs=frozenset({8}), rows=window_rows)

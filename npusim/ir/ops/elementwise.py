@@ -9,7 +9,7 @@ vector units with a special-function unit issue them at the basic rate.
 from __future__ import annotations
 
 from npusim.ir.graph import Graph, Node
-from npusim.ir.ops import FusionKind, out_elements, per_output_element, register
+from npusim.ir.ops import FusionKind, out_elements, per_output_element, register, same_rows
 
 _OPS_PER_ELEMENT = {
     # arithmetic
@@ -27,7 +27,8 @@ _OPS_PER_ELEMENT = {
 
 for _op, _n in _OPS_PER_ELEMENT.items():
     _params = frozenset({1, 2}) if _op == "Clip" else frozenset()
-    register(_op, FusionKind.ELEMENTWISE, vector_ops=per_output_element(_n), params=_params)
+    register(_op, FusionKind.ELEMENTWISE, vector_ops=per_output_element(_n), params=_params,
+             rows=same_rows)
 
 
 def _variadic_ops(node: Node, graph: Graph) -> int:
@@ -37,4 +38,5 @@ def _variadic_ops(node: Node, graph: Graph) -> int:
     return (max(n - 1, 0) + extra) * out_elements(node, graph)
 
 
-register(("Sum", "Max", "Min", "Mean"), FusionKind.ELEMENTWISE, vector_ops=_variadic_ops)
+register(("Sum", "Max", "Min", "Mean"), FusionKind.ELEMENTWISE, vector_ops=_variadic_ops,
+         rows=same_rows)

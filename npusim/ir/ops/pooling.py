@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from npusim.ir.graph import Graph, Node
+from npusim.ir.ops.conv import window_rows
 from npusim.ir.ops import (Access, FusionKind, Role, out_elements, per_input_element,
                            register)
 
@@ -21,6 +22,6 @@ def _writes_main_output(node: Node, graph: Graph):
 
 
 register(("MaxPool", "AveragePool", "LpPool"), FusionKind.REDUCTION, vector_ops=_window_ops,
-         writes=_writes_main_output)
+         writes=_writes_main_output, rows=window_rows)
 register(("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"), FusionKind.REDUCTION,
          vector_ops=per_input_element(1))

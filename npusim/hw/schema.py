@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from npusim.ir.dtypes import Precision
+from npusim.ir.ops import FusionKind
 
 
 class _Frozen(BaseModel):
@@ -45,6 +46,23 @@ class Figure(_Frozen):
         return float(self.value)
 
 
+class FusionRules(_Frozen):
+    """What a unit's compiler can fuse: a group of ops that runs without writing its
+    intermediate tensors to DRAM, its working set held in the `sram` memory level."""
+
+    sram: str = Field(description="memory level that holds a fused group's working set")
+    max_ops: Figure = Field(description="ops per group, view ops not counted")
+    max_mac_ops: Figure = Field(description="conv-like and matmul-like ops per group")
+    kinds: list[FusionKind] = Field(description="op kinds that may join a group")
+    row_tiling: bool = Field(default=True, description="split a group into row tiles (axis "
+                             "-2) with halos when its working set does not fit")
+    weight_block_channels: Figure = Field(
+        description="output channels per chunk when weights stream through SRAM")
+    tail_conv_int32: bool = Field(
+        default=False, description="a Conv feeding the model output emits int32 and then "
+        "cannot fuse a following activation (Horizon J5 toolchain FAQ)")
+
+
 class ComputeUnit(_Frozen):
     """One kind of compute engine; `count` identical instances (cores, SMs)."""
 
@@ -60,6 +78,8 @@ class ComputeUnit(_Frozen):
     op_overhead_us: Figure = Field(description="fixed cost per op: launch or dispatch")
     supported_ops: list[str] | None = Field(
         default=None, description="op types this unit runs; omitted means every op")
+    fusion: FusionRules | None = Field(
+        default=None, description="fusion capability; omitted means every op runs alone")
 
     @model_validator(mode="after")
     def _vector_rate_per_precision(self) -> ComputeUnit:
@@ -144,10 +164,18 @@ class Chip(_Frozen):
                 raise ValueError(f"unit_order names '{name}', not a compute unit ({names})")
         if not any(m.kind == "dram" for m in self.memory):
             raise ValueError("memory has no level of kind 'dram'")
+        levels = [m.name for m in self.memory]
         for m in self.memory:
             if m.unit is not None and m.unit not in names:
                 raise ValueError(f"memory level '{m.name}' belongs to unknown unit '{m.unit}'")
+        for u in self.compute_units:
+            if u.fusion is not None and u.fusion.sram not in levels:
+                raise ValueError(f"compute unit '{u.name}': fusion.sram names '{u.fusion.sram}'"
+                                 f", not a memory level ({levels})")
         return self
+
+    def level(self, name: str) -> MemoryLevel:
+        return next(m for m in self.memory if m.name == name)
 
     def unit(self, name: str) -> ComputeUnit:
         return next(u for u in self.compute_units if u.name == name)

@@ -1,0 +1,269 @@
+"""Float kernels (float32 reference, fp16 with either accumulation): convolution, matmul,
+activations, pooling and shape ops; any other op runs through onnx.reference."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from npusim.errors import UnsupportedOpError
+from npusim.numerics.kernels.conv import conv, conv_geometry, pad_spatial, windows
+from npusim.numerics.kernels.dot import matmul_for
+from npusim.numerics.ops import kernel
+from npusim.numerics.ops.context import Context
+
+
+def _float_dtype(*arrays):
+    dt = np.result_type(*[a.dtype for a in arrays if a is not None])
+    return dt if dt.kind == "f" else np.dtype(np.float32)
+
+
+@kernel("Conv")
+def conv_float(node, inputs, ctx: Context):
+    x, w = inputs[0], inputs[1]
+    b = inputs[2] if len(inputs) > 2 else None
+    dt = _float_dtype(x, w)
+    group = node.attr("group", 1)
+    depthwise = group == x.shape[1] == w.shape[0] and w.shape[1] == 1
+    compute = dt
+    if dt == np.float16 and depthwise and ctx.settings.accumulate == "fp32":
+        compute = np.dtype(np.float32)
+    y = conv(x, w, group=group, strides=node.attr("strides"), pads=node.attr("pads"),
+             dilations=node.attr("dilations"), auto_pad=node.attr("auto_pad", "NOTSET"),
+             dtype=compute, matmul=matmul_for(dt, ctx.settings.accumulate)).astype(dt)
+    if b is not None:
+        y = (y + b.astype(dt).reshape((1, -1) + (1,) * (y.ndim - 2))).astype(dt)
+    return [y]
+
+
+@kernel("MatMul")
+def matmul_float(node, inputs, ctx: Context):
+    a, b = inputs
+    dt = _float_dtype(a, b)
+    return [matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)]
+
+
+@kernel("Gemm")
+def gemm_float(node, inputs, ctx: Context):
+    a, b = inputs[0], inputs[1]
+    c = inputs[2] if len(inputs) > 2 else None
+    dt = _float_dtype(a, b)
+    if node.attr("transA", 0):
+        a = a.T
+    if node.attr("transB", 0):
+        b = b.T
+    y = matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)
+    alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    if alpha != 1.0:
+        y = (y * dt.type(alpha)).astype(dt)
+    if c is not None and beta != 0:
+        cc = c.astype(dt) if beta == 1.0 else (c.astype(dt) * dt.type(beta)).astype(dt)
+        y = (y + cc).astype(dt)
+    return [y]
+
+
+_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
+           "Max": np.maximum, "Min": np.minimum, "Pow": np.power}
+
+
+@kernel(*_BINARY)
+def binary(node, inputs, ctx: Context):
+    fn = _BINARY[node.op_type]
+    if node.op_type in ("Max", "Min"):
+        out = inputs[0]
+        for v in inputs[1:]:
+            out = fn(out, v)
+        return [out]
+    a, b = inputs
+    if node.op_type == "Div" and a.dtype.kind in "iu":
+        return [np.trunc(a / b).astype(a.dtype)]
+    return [fn(a, b).astype(np.result_type(a, b))]
+
+
+@kernel("Relu")
+def relu(node, inputs, ctx):
+    x = inputs[0]
+    return [np.maximum(x, x.dtype.type(0))]
+
+
+@kernel("Clip")
+def clip(node, inputs, ctx):
+    x = inputs[0]
+    lo = inputs[1] if len(inputs) > 1 and inputs[1] is not None else None
+    hi = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
+    if lo is not None:
+        x = np.maximum(x, lo.astype(x.dtype))
+    if hi is not None:
+        x = np.minimum(x, hi.astype(x.dtype))
+    return [x]
+
+
+@kernel("LeakyRelu")
+def leaky_relu(node, inputs, ctx):
+    x = inputs[0]
+    alpha = x.dtype.type(node.attr("alpha", 0.01))
+    return [np.where(x >= 0, x, (x * alpha).astype(x.dtype))]
+
+
+@kernel("Sigmoid")
+def sigmoid(node, inputs, ctx):
+    x = inputs[0]
+    with np.errstate(over="ignore"):
+        return [(1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(x.dtype)]
+
+
+@kernel("Identity", "Dropout")
+def identity(node, inputs, ctx):
+    return [inputs[0]]
+
+
+@kernel("Flatten")
+def flatten(node, inputs, ctx):
+    x = inputs[0]
+    axis = node.attr("axis", 1) % max(x.ndim, 1) if x.ndim else 0
+    return [x.reshape(math.prod(x.shape[:axis]), -1)]
+
+
+@kernel("Reshape")
+def reshape(node, inputs, ctx):
+    x, shape = inputs
+    shape = [int(d) for d in shape]
+    if not node.attr("allowzero", 0):
+        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return [x.reshape(shape)]
+
+
+@kernel("Transpose")
+def transpose(node, inputs, ctx):
+    perm = node.attr("perm")
+    return [np.transpose(inputs[0], perm)]
+
+
+@kernel("Squeeze")
+def squeeze(node, inputs, ctx):
+    axes = inputs[1] if len(inputs) > 1 and inputs[1] is not None else None
+    return [np.squeeze(inputs[0], axis=None if axes is None else tuple(int(a) for a in axes))]
+
+
+@kernel("Unsqueeze")
+def unsqueeze(node, inputs, ctx):
+    return [np.expand_dims(inputs[0], tuple(int(a) for a in inputs[1]))]
+
+
+@kernel("Concat")
+def concat(node, inputs, ctx):
+    return [np.concatenate([v for v in inputs if v is not None], axis=node.attr("axis"))]
+
+
+@kernel("Softmax")
+def softmax(node, inputs, ctx):
+    x = inputs[0]
+    axis = node.attr("axis", -1)
+    x32 = x.astype(np.float32)
+    e = np.exp(x32 - x32.max(axis=axis, keepdims=True))
+    return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]
+
+
+@kernel("BatchNormalization")
+def batch_norm(node, inputs, ctx):
+    x, g, b, mean, var = inputs[:5]
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    eps = np.float32(node.attr("epsilon", 1e-5))
+    scale = g.astype(np.float32) / np.sqrt(var.astype(np.float32) + eps)
+    y = (x.astype(np.float32) - mean.astype(np.float32).reshape(shape)) * scale.reshape(shape)
+    return [(y + b.astype(np.float32).reshape(shape)).astype(x.dtype)]
+
+
+def _pool_geometry(node, x):
+    kernel_shape = tuple(node.attr("kernel_shape"))
+    fake_w = (1, 1, *kernel_shape)
+    strides, pads, dilations = conv_geometry(x.shape, fake_w, strides=node.attr("strides"),
+                                             pads=node.attr("pads"),
+                                             dilations=node.attr("dilations"),
+                                             auto_pad=node.attr("auto_pad", "NOTSET"))
+    pads = list(pads)
+    spatial = len(kernel_shape)
+    if node.attr("ceil_mode", 0):
+        for i in range(spatial):
+            n = x.shape[2 + i] + pads[i] + pads[i + spatial]
+            span = (kernel_shape[i] - 1) * dilations[i] + 1
+            out = math.ceil((n - span) / strides[i]) + 1
+            # the last window must start inside the input or the begin padding
+            if (out - 1) * strides[i] >= x.shape[2 + i] + pads[i]:
+                out -= 1
+            extra = max((out - 1) * strides[i] + span - n, 0)
+            pads[i + spatial] += extra
+    return kernel_shape, strides, tuple(pads), dilations
+
+
+@kernel("MaxPool")
+def max_pool(node, inputs, ctx):
+    x = inputs[0]
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise UnsupportedOpError(f"MaxPool node '{node.name}': the Indices output is not "
+                                 "supported by the numerics executor")
+    kernel_shape, strides, pads, dilations = _pool_geometry(node, x)
+    low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
+    xp = pad_spatial(x, pads, value=low)
+    win = windows(xp, kernel_shape, strides, dilations)
+    axes = tuple(range(win.ndim - len(kernel_shape), win.ndim))
+    return [win.max(axis=axes).astype(x.dtype)]
+
+
+@kernel("AveragePool")
+def average_pool(node, inputs, ctx):
+    x = inputs[0]
+    kernel_shape, strides, pads, dilations = _pool_geometry(node, x)
+    base = list(node.attr("pads") or [0] * (2 * len(kernel_shape)))
+    axes = tuple(range(2 + len(kernel_shape), 2 + 2 * len(kernel_shape)))
+    xp = pad_spatial(x.astype(np.float32), pads)
+    total = windows(xp, kernel_shape, strides, dilations).sum(axis=axes)
+    if node.attr("count_include_pad", 0):
+        # explicit pads count, padding added by ceil_mode does not
+        mask = np.ones((1, 1, *(x.shape[2 + i] + base[i] + base[i + len(kernel_shape)]
+                                for i in range(len(kernel_shape)))), np.float32)
+        mask = pad_spatial(mask, [p - q for p, q in zip(pads, base)])
+    else:
+        mask = pad_spatial(np.ones((1, 1, *x.shape[2:]), np.float32), pads)
+    count = windows(mask, kernel_shape, strides, dilations).sum(axis=axes)
+    return [(total / count).astype(x.dtype)]
+
+
+@kernel("GlobalAveragePool")
+def global_average_pool(node, inputs, ctx):
+    x = inputs[0]
+    axes = tuple(range(2, x.ndim))
+    return [x.astype(np.float32).mean(axis=axes, keepdims=True).astype(x.dtype)]
+
+
+@kernel("GlobalMaxPool")
+def global_max_pool(node, inputs, ctx):
+    x = inputs[0]
+    return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+
+
+_REFERENCE_CACHE: dict[int, object] = {}
+
+
+def reference_kernel(node, inputs, ctx):
+    """Run one node through onnx.reference (ops npusim has no fast kernel for)."""
+    from onnx.reference import ReferenceEvaluator
+    attrs = {}
+    for k, v in node.attrs.items():
+        if k.startswith("_"):
+            continue
+        attrs[k] = numpy_helper.from_array(v) if isinstance(v, np.ndarray) else v
+    proto = helper.make_node(node.op_type, list(node.inputs), list(node.outputs),
+                             name=node.name, domain=node.domain or None, **attrs)
+    try:
+        ev = ReferenceEvaluator(proto, opsets={"": 21})
+        feeds = {n: v for n, v in zip(node.inputs, inputs) if n}
+        out = ev.run(None, feeds)
+    except (NotImplementedError, onnx.reference.op_run.RuntimeContextError, KeyError,
+            TypeError) as e:
+        raise UnsupportedOpError(f"op '{node.op_type}' at node '{node.name}' has no numerics "
+                                 f"kernel and onnx.reference could not run it: {e}") from None
+    return [np.asarray(o) for o in out]

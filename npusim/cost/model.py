@@ -11,12 +11,14 @@ A group is a set of nodes run without writing its internal tensors to DRAM. Its 
   a group); with row tiles, the halo rows of internal tensors are recomputed.
 - Latency: max(compute, DRAM time) + the unit's per-op overhead, once per group.
 
-A group is feasible when some tiling fits its working set (double-buffered input and output
-tiles when T > 1, internal tiles, resident weights or a double-buffered weight chunk) into the
+A group with at most one conv/matmul (a lone op, or an op and its epilogue: bias, activation,
+residual add, normalization) processes each output tile in flight and buffers nothing between
+ops; like an unfused op it is always feasible and reads and writes each tensor once. A group
+with two or more conv/matmul ops (layer fusion) must hold the tensors between them on chip:
+it is feasible when some tiling fits its working set (double-buffered input and output tiles
+when T > 1, internal tiles, resident weights or a double-buffered weight chunk) into the
 unit's fusion SRAM level. The tiling chosen is the fewest row tiles that fit, for resident and
 for streamed weights, whichever the objective prefers (more tiles only add halo and reloads).
-A single op is always feasible: when nothing fits, it is costed at its finest tiling with
-streamed weights and marked `spilled`.
 """
 
 from __future__ import annotations
@@ -64,7 +66,6 @@ class OpCost:
     working_set_bytes: int = 0
     sram_level: str | None = None
     sram_capacity_bytes: int = 0
-    spilled: bool = False
     recompute_macs: int = 0
     loads: tuple[tuple[str, int], ...] = ()
     stores: tuple[tuple[str, int], ...] = ()
@@ -192,12 +193,15 @@ class CostModel:
         if len(units) > 1:
             return None
         unit = self.unit[compute_members[0]]
-        single = len(compute_members) == 1
-        if not single and unit.fusion is None:
+        if len(compute_members) > 1 and unit.fusion is None:
             return None
         io = _GroupIO.of(self, members, compute_members)
-        if unit.fusion is None:
-            return self._price(members, compute_members, unit, io, Tiling(), None, False)
+        mac_ops = sum(self.work[i].kind in (FusionKind.CONV, FusionKind.MATMUL)
+                      for i in compute_members)
+        if unit.fusion is None or mac_ops <= 1:
+            # One conv/matmul and its epilogue (bias, activation, residual add, ...) process
+            # each output tile in flight, as a lone op does: nothing is buffered between ops.
+            return self._price(members, compute_members, unit, io, Tiling(), None)
         sram = self.chip.level(unit.fusion.sram)
         capacity = int(sram.capacity_bytes.value)
         t_max = io.max_row_tiles(self) if unit.fusion.row_tiling else 1
@@ -207,14 +211,8 @@ class CostModel:
             tiles = self._fewest_tiles(members, io, mode, capacity, t_max)
             if tiles is not None:
                 candidates.append(self._price(members, compute_members, unit, io,
-                                              Tiling(tiles, mode), sram, False))
-        if candidates:
-            return min(candidates, key=objective)
-        if not single:
-            return None
-        tiles = t_max if io.tile_plan(self, members, t_max) is not None else 1
-        mode = "streamed" if io.has_full_operands else "resident"
-        return self._price(members, compute_members, unit, io, Tiling(tiles, mode), sram, True)
+                                              Tiling(tiles, mode), sram))
+        return min(candidates, key=objective) if candidates else None
 
     def _fewest_tiles(self, members, io: _GroupIO, mode: str, capacity: int, t_max: int
                       ) -> int | None:
@@ -233,7 +231,7 @@ class CostModel:
         return hi
 
     def _price(self, members, compute_members, unit: ComputeUnit, io: _GroupIO,
-               tiling: Tiling, sram, spilled: bool) -> OpCost:
+               tiling: Tiling, sram) -> OpCost:
         t = tiling.row_tiles
         plan = io.tile_plan(self, members, t) if t > 1 else {}
         loaded = io.bytes_loaded(self, plan, t, tiling.weights)
@@ -262,7 +260,7 @@ class CostModel:
         uses.update((figure_path(unit, "op_overhead_us"), figure_path(dram, "bandwidth_GBps")))
         if dram.efficiency is not None:
             uses.add(figure_path(dram, "efficiency"))
-        if sram is not None and not spilled and (len(compute_members) > 1 or t > 1):
+        if sram is not None:
             uses.add(figure_path(sram, "capacity_bytes"))
         nodes = self.graph.nodes
         kinds = [self.work[i].kind for i in compute_members]
@@ -280,7 +278,7 @@ class CostModel:
             if sram is not None else 0,
             sram_level=sram.name if sram is not None else None,
             sram_capacity_bytes=int(sram.capacity_bytes.value) if sram is not None else 0,
-            spilled=spilled, recompute_macs=recompute_macs,
+            recompute_macs=recompute_macs,
             loads=tuple(sorted(io.loads.items())),
             stores=tuple(sorted(io.stores.items())),
             resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else ())
@@ -298,6 +296,7 @@ class _GroupIO:
 
     __slots__ = ("loads", "load_aliases", "full_operands", "stores", "internal",
                  "has_full_operands")
+    # full_operands: the constants (weights, biases) the group reads
 
     def __init__(self):
         self.loads: dict[str, int] = {}            # root -> bytes
@@ -367,8 +366,10 @@ class _GroupIO:
         full = 0
         for root, nbytes in self.loads.items():
             rows = FULL if t == 1 else self._rows(model, plan, self.load_aliases[root])
-            if root in self.full_operands or rows == FULL:
+            if root in self.full_operands:
                 full += nbytes
+            elif rows == FULL:
+                ws += nbytes  # an activation every tile needs whole stays resident
             else:
                 ws += buffers * nbytes * rows / rows_of(graph, root)
         for tensor, nbytes in self.stores.items():
@@ -406,8 +407,10 @@ class _GroupIO:
         total = 0.0
         for root, nbytes in self.loads.items():
             rows = FULL if t == 1 else self._rows(model, plan, self.load_aliases[root])
-            if root in self.full_operands or rows == FULL:
-                total += nbytes * (t if mode == "streamed" and t > 1 else 1)
+            if root in self.full_operands:
+                total += nbytes * (t if mode == "streamed" else 1)
+            elif rows == FULL:
+                total += nbytes
             else:
                 h = rows_of(graph, root)
                 total += nbytes * _rows_over_tiles(h, rows, t) / h

@@ -1,0 +1,68 @@
+"""Operator fusion: which ops run together without a DRAM round trip, and how they tile.
+
+`plan(graph, chip, precision, strategy, objective)` returns a frozen `Plan`. Strategies share
+one search space (segmentations of `fusion_order`, validity in `space.py`) and one cost model,
+so the exact `dp` is never worse than `none`, `rules` or `greedy`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from npusim.cost import CostModel, OpCost, by_ddr, by_latency
+from npusim.errors import NpusimError
+from npusim.fusion.baselines import plan_greedy, plan_none, plan_rules
+from npusim.fusion.check import oversized_groups
+from npusim.fusion.dp import Key, plan_dp
+from npusim.fusion.order import fusion_order
+from npusim.fusion.plan import Plan
+from npusim.fusion.space import SpaceRules
+from npusim.hw import Chip
+from npusim.ir import Graph, Precision
+
+STRATEGIES = ("none", "rules", "greedy", "dp")
+
+__all__ = ["STRATEGIES", "Plan", "fusion_order", "objective_key", "oversized_groups", "plan"]
+
+
+def objective_key(objective: str) -> Key:
+    """`latency` (default), `ddr`, or `weighted:W` = latency_ms + W x DDR MB."""
+    if objective == "latency":
+        return by_latency
+    if objective == "ddr":
+        return by_ddr
+    if objective.startswith("weighted:"):
+        try:
+            w = float(objective.split(":", 1)[1])
+        except ValueError:
+            w = -1.0
+        if w >= 0:
+            return lambda c: (c.latency_ms + w * c.ddr_bytes / 1e6, c.latency_ms)
+    raise NpusimError(f"unknown objective '{objective}': use latency, ddr or weighted:W "
+                      "(W >= 0, ms per DDR MB)")
+
+
+def plan(graph: Graph, chip: Chip, precision: Precision, strategy: str = "dp",
+         objective: str = "latency", model_name: str | None = None,
+         cost_model: CostModel | None = None) -> Plan:
+    if strategy not in STRATEGIES:
+        raise NpusimError(f"unknown fusion strategy '{strategy}': use one of "
+                          f"{', '.join(STRATEGIES)}")
+    key = objective_key(objective)
+    started = time.perf_counter()
+    model = cost_model or CostModel(graph, chip, precision)
+    order = fusion_order(graph)
+    if strategy == "none":
+        segments = plan_none(order)
+    else:
+        rules = SpaceRules(model)
+        planner = {"rules": plan_rules, "greedy": plan_greedy, "dp": plan_dp}[strategy]
+        segments = planner(model, rules, order, key)
+    groups: list[OpCost] = []
+    for start, end in segments:
+        cost = model.group(order[start:end], key)
+        assert cost is not None, "planners return only valid, feasible segments"
+        groups.append(cost)
+    elapsed_ms = 1e3 * (time.perf_counter() - started)
+    return Plan(model_name or graph.name, chip.name, precision.value, strategy, objective,
+                tuple(groups), elapsed_ms)

@@ -1,15 +1,24 @@
 """npusim: predict how an ONNX model runs on an edge AI chip, before the silicon exists.
 
-Public API: `simulate` (per-layer latency on a chip), `load` (the canonical IR), `load_chip`
-(a validated hardware profile). Errors a user can cause are `NpusimError`s.
+Public API: `simulate` (per-layer latency on a chip), `plan` / `compare` (operator fusion),
+`run_numerics` (bit-accurate int8/fp16 execution and per-layer error), `load` (the canonical
+IR), `load_chip` (a validated hardware profile). User mistakes raise `NpusimError`.
 """
 
-from npusim.api import load, simulate
+from npusim.api import compare, load, plan, simulate
 from npusim.errors import NpusimError
 from npusim.hw import Chip, load_chip
 from npusim.result import LayerRow, Report, Totals
 
 __version__ = "0.1.0"
 
-__all__ = ["Chip", "LayerRow", "NpusimError", "Report", "Totals", "__version__", "load",
-           "load_chip", "simulate"]
+__all__ = ["Chip", "LayerRow", "NpusimError", "Report", "Totals", "__version__", "compare",
+           "load", "load_chip", "plan", "run_numerics", "simulate"]
+
+
+def __getattr__(name: str):
+    # numerics pulls in numba; import it only when asked for
+    if name == "run_numerics":
+        from npusim.numerics import run_numerics
+        return run_numerics
+    raise AttributeError(f"module 'npusim' has no attribute '{name}'")

@@ -1,7 +1,7 @@
 """The public entry points; the CLI is a thin shell over these.
 
-`simulate` runs the pipeline: ONNX -> IR -> canonical IR -> per-op cost on a chip -> Report.
-A model is a path, an `onnx.ModelProto`, or `zoo:NAME` for a bundled zoo network.
+`simulate` runs the pipeline: ONNX -> IR -> canonical IR -> fusion plan on a chip -> Report;
+`plan` stops at the plan. A model is a path, an `onnx.ModelProto`, or `zoo:NAME`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from collections import defaultdict
 
 import onnx
 
-from npusim.cost import OpCost, graph_costs
+from npusim import fusion
+from npusim.cost import OpCost
 from npusim.errors import NpusimError
 from npusim.frontend import load_graph
+from npusim.fusion import Plan
 from npusim.hw import Chip, load_chip
 from npusim.ir import Graph, Precision
 from npusim.ir.passes import canonicalize
@@ -44,20 +46,46 @@ def parse_precision(precision: str | Precision) -> Precision:
         raise NpusimError(f"unknown precision '{precision}'; use one of {known}") from None
 
 
-def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
-             shapes: str | dict[str, tuple[int, ...]] | None = None,
-             precision: str | Precision = "int8") -> Report:
-    """Predict per-layer and total latency of one frame of `model` on `chip`."""
+def plan(model: ModelLike, chip: str | os.PathLike | Chip,
+         shapes: str | dict[str, tuple[int, ...]] | None = None,
+         precision: str | Precision = "int8", strategy: str = "dp",
+         objective: str = "latency") -> Plan:
+    """Which ops run fused on `chip`, with what tiling, and what each group costs.
+    `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
     precision = parse_precision(precision)
     hw = load_chip(chip)
     graph = load(model, shapes, zoo_weights="light")  # cost needs shapes, not weight values
-    return build_report(_model_name(model, graph), graph, hw, precision,
-                        graph_costs(graph, hw, precision))
+    return fusion.plan(graph, hw, precision, strategy, objective, _model_name(model, graph))
 
 
-def build_report(model_name: str, graph: Graph, chip: Chip, precision: Precision,
-                 costs: tuple[OpCost, ...]) -> Report:
-    """Lay the costs end to end (one layer at a time) and total them."""
+def compare(model: ModelLike, chip: str | os.PathLike | Chip,
+            shapes: str | dict[str, tuple[int, ...]] | None = None,
+            precision: str | Precision = "int8", objective: str = "latency"
+            ) -> tuple[Plan, ...]:
+    """The four fusion strategies side by side, sharing one cost model."""
+    from npusim.cost import CostModel
+    precision = parse_precision(precision)
+    hw = load_chip(chip)
+    graph = load(model, shapes, zoo_weights="light")
+    costs = CostModel(graph, hw, precision)
+    name = _model_name(model, graph)
+    return tuple(fusion.plan(graph, hw, precision, s, objective, name, cost_model=costs)
+                 for s in fusion.STRATEGIES)
+
+
+def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
+             shapes: str | dict[str, tuple[int, ...]] | None = None,
+             precision: str | Precision = "int8", fusion: str = "dp",
+             objective: str = "latency") -> Report:
+    """Predict per-layer and total latency of one frame of `model` on `chip`; layers are
+    the fused groups of the `fusion` strategy (`none` prices every op alone)."""
+    hw = load_chip(chip)
+    return build_report(plan(model, hw, shapes, precision, fusion, objective), hw)
+
+
+def build_report(p: Plan, chip: Chip) -> Report:
+    """Lay the groups end to end (one group at a time) and total them."""
+    costs: tuple[OpCost, ...] = p.groups
     total_ms = sum(c.latency_ms for c in costs)
     rows, start, busy = [], 0.0, defaultdict(float)
     for c in costs:
@@ -65,13 +93,14 @@ def build_report(model_name: str, graph: Graph, chip: Chip, precision: Precision
             c.name, c.op_types, c.kind.value, c.unit, c.precision.value, c.macs,
             c.vector_ops, c.bytes_loaded, c.bytes_stored, start, c.compute_ms, c.memory_ms,
             c.overhead_ms, c.latency_ms, 100.0 * c.latency_ms / total_ms if total_ms else 0.0,
-            c.bound_by, c.rests_on))
+            c.bound_by, c.rests_on, c.members, c.tiling.row_tiles, c.tiling.weights,
+            c.working_set_bytes, c.sram_level))
         start += c.latency_ms
         busy[c.unit] += c.latency_ms
     # Throughput with frames in flight: different units can work on different frames, so
     # the busiest unit sets the frame rate; with one unit this is 1 / latency.
     bottleneck_ms = max(busy.values(), default=0.0)
-    used = sorted({p for c in costs for p in c.rests_on})
+    used = sorted({path for c in costs for path in c.rests_on})
     estimated = chip.estimated_figures()
     totals = Totals(
         latency_ms=total_ms,
@@ -81,10 +110,11 @@ def build_report(model_name: str, graph: Graph, chip: Chip, precision: Precision
         flops=sum(2 * c.macs + c.vector_ops for c in costs),
         layers=sum(1 for c in costs if c.bound_by != "view"),
         busy_ms_by_unit=dict(sorted(busy.items())),
-        estimated=bool(used))
-    shapes = {name: graph.shape(name) for name in graph.inputs}
-    return Report(model_name, chip.name, precision.value, shapes, tuple(rows), totals,
-                  {p: estimated[p] for p in used})
+        estimated=bool(used),
+        ddr_round_trips=p.ddr_round_trips)
+    shapes = p.input_shapes
+    return Report(p.model, chip.name, p.precision, p.strategy, p.objective, shapes,
+                  tuple(rows), totals, {path: estimated[path] for path in used})
 
 
 def _model_name(model: ModelLike, graph: Graph) -> str:

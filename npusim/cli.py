@@ -52,11 +52,21 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="per-layer latency of a model on a chip")
     _model_args(s)
     s.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    _fusion_args(s)
     s.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     s.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     s.add_argument("--all", action="store_true", help="also list view ops (Reshape, ...)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the totals")
     s.set_defaults(run=_simulate)
+
+    pl = sub.add_parser("plan", help="operator fusion plan: groups, tiling, DDR traffic")
+    _model_args(pl)
+    pl.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    _fusion_args(pl)
+    pl.add_argument("--compare", action="store_true",
+                    help="the four strategies side by side (none, rules, greedy, dp)")
+    pl.add_argument("--json", metavar="FILE", help="write the plan (or comparison) as JSON")
+    pl.set_defaults(run=_plan)
 
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
@@ -91,9 +101,17 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="bind dynamic input dims, trtexec style: input:1x3x224x224")
 
 
+def _fusion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fusion", default="dp", choices=["none", "rules", "greedy", "dp"],
+                   help="fusion strategy (default dp: the exact planner)")
+    p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
+                   help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")
+
+
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, to_csv, to_json
-    report = api.simulate(args.model, args.chip, shapes=args.shapes, precision=args.precision)
+    report = api.simulate(args.model, args.chip, shapes=args.shapes, precision=args.precision,
+                          fusion=args.fusion, objective=args.objective)
     if args.quiet:
         t = report.totals
         console.print(f"{report.model} on {report.chip} ({report.precision}): "
@@ -105,6 +123,21 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         _write(args.json, to_json(report))
     if args.csv:
         _write(args.csv, to_csv(report))
+    return 0
+
+
+def _plan(args: argparse.Namespace, console: Console) -> int:
+    from npusim.report import compare_table, plan_json, plan_table
+    if args.compare:
+        plans = api.compare(args.model, args.chip, shapes=args.shapes,
+                            precision=args.precision, objective=args.objective)
+        console.print(compare_table(plans))
+    else:
+        plans = (api.plan(args.model, args.chip, shapes=args.shapes, precision=args.precision,
+                          strategy=args.fusion, objective=args.objective),)
+        console.print(plan_table(plans[0]))
+    if args.json:
+        _write(args.json, plan_json(plans))
     return 0
 
 

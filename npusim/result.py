@@ -31,6 +31,11 @@ class LayerRow:
     percent: float
     bound_by: str
     rests_on: tuple[str, ...]
+    members: tuple[str, ...]
+    row_tiles: int
+    weights: str
+    working_set_bytes: int
+    sram_level: str | None
 
     @property
     def estimated(self) -> bool:
@@ -48,6 +53,7 @@ class Totals:
     layers: int
     busy_ms_by_unit: Mapping[str, float]
     estimated: bool
+    ddr_round_trips: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class Report:
     model: str
     chip: str
     precision: str
+    fusion: str
+    objective: str
     input_shapes: Mapping[str, tuple[int, ...]]
     layers: tuple[LayerRow, ...]
     totals: Totals
@@ -67,10 +75,12 @@ class Report:
             "model": self.model,
             "chip": self.chip,
             "precision": self.precision,
+            "fusion": self.fusion,
+            "objective": self.objective,
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
             "totals": {**asdict(self.totals),
                        "busy_ms_by_unit": dict(self.totals.busy_ms_by_unit)},
-            "layers": [{**asdict(r), "op_types": list(r.op_types),
+            "layers": [{**asdict(r), "op_types": list(r.op_types), "members": list(r.members),
                         "rests_on": list(r.rests_on), "estimated": r.estimated}
                        for r in self.layers],
             "estimated_figures": dict(self.estimated_figures),

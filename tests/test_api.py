@@ -60,6 +60,26 @@ def test_fps_is_set_by_the_busiest_unit(cnn_path):
     assert r.totals.fps > 1e3 / r.totals.latency_ms
 
 
+def test_fusion_none_is_the_sum_of_lone_ops(cnn_path):
+    from npusim.cost import graph_costs
+    from npusim.hw import load_chip
+    from npusim.ir import Precision
+    r = npusim.simulate(cnn_path, "j5", fusion="none")
+    lone = graph_costs(npusim.load(cnn_path), load_chip("j5"), Precision.INT8)
+    assert r.totals.latency_ms == pytest.approx(sum(c.latency_ms for c in lone))
+    assert [x.name for x in r.layers] == [c.name for c in lone]
+
+
+def test_fused_report_traces_back_to_onnx_nodes(cnn_path):
+    r = npusim.simulate(cnn_path, "orin-agx-gpu")
+    names = [m for x in r.layers for m in x.members]
+    assert sorted(names) == sorted(n.name for n in npusim.load(cnn_path).nodes)
+    fused = [x for x in r.layers if len(x.members) > 1]
+    assert fused and all(x.name == "+".join(x.members) for x in fused)
+    assert r.totals.latency_ms < npusim.simulate(cnn_path, "orin-agx-gpu",
+                                                 fusion="none").totals.latency_ms
+
+
 def test_unknown_precision():
     with pytest.raises(npusim.NpusimError, match="unknown precision 'int7'"):
         npusim.simulate(LIGHT / "light_squeezenet.onnx", "j5", precision="int7")

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from npusim.cost.compute import compute_time
+from npusim.cost.memory import dram_time_s, group_transfers
+from npusim.cost.transitions import handoff_s
 from npusim.errors import UnsupportedOpError
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
 from npusim.ir import Access, FusionKind, Graph, Precision, Role, op_work
@@ -70,6 +72,7 @@ class OpCost:
     loads: tuple[tuple[str, int], ...] = ()
     stores: tuple[tuple[str, int], ...] = ()
     resident: tuple[str, ...] = ()
+    transition_ms: float = 0.0  # handing inputs over from another unit (DLA <-> GPU)
 
     @property
     def ddr_bytes(self) -> int:
@@ -133,7 +136,7 @@ class CostModel:
         self.unit: list[ComputeUnit | None] = [
             None if v else assign_unit(n.op_type, n.name, chip, precision)
             for n, v in zip(nodes, self.is_view)]
-        self.compute = [None if v else compute_time(w, graph, u, precision)
+        self.compute = [None if v else compute_time(w, graph, u, precision, chip)
                         for w, v, u in zip(self.work, self.is_view, self.unit)]
         self.root: dict[str, str] = {}
         self.producer: dict[str, int] = {}
@@ -159,9 +162,30 @@ class CostModel:
             if not self.is_view[i]:
                 for r in reads:
                     self.readers.setdefault(r.root, set()).add(i)
+        self.rows = {name: rows_of(graph, name) for name in graph.tensors}
+        self.weight_chunk = {r.root: self._weight_chunk(i, r)
+                             for i, reads in enumerate(self.reads) for r in reads if r.constant}
         self._dram = chip.dram
         self._estimated = chip.estimated_figures()
         self._memo: dict[tuple, OpCost | None] = {}
+        self._demand: dict[tuple[int, int], dict[str, int] | None] = {}
+
+    def _weight_chunk(self, i: int, read: _Read) -> float:
+        """Bytes of one block of output channels of a weight (what streams at a time)."""
+        shape = self.graph.shape(read.tensor)
+        channels = shape[0] if len(shape) == 4 else shape[-1] if shape else 1
+        unit = self.unit[i]
+        block = (int(unit.fusion.weight_block_channels.value)
+                 if unit is not None and unit.fusion is not None else channels)
+        return read.nbytes / math.ceil(max(channels, 1) / max(block, 1))
+
+    def row_demand(self, i: int, rows: int) -> dict[str, int] | None:
+        """Memoized `ir.ops.row_demand` of node i: the same (node, rows) recurs across the
+        many overlapping groups a planner prices."""
+        key = (i, rows)
+        if key not in self._demand:
+            self._demand[key] = row_demand(self.graph.nodes[i], self.graph, rows)
+        return self._demand[key]
 
     def root_of(self, tensor: str) -> str:
         return self.root.get(tensor, tensor)
@@ -175,17 +199,23 @@ class CostModel:
     def unfused(self) -> tuple[OpCost, ...]:
         return tuple(self.op(i) for i in range(len(self.graph.nodes)))
 
-    def group(self, members: Sequence[int], objective: Objective = by_latency
-              ) -> OpCost | None:
+    def group(self, members: Sequence[int], objective: Objective = by_latency,
+              io: GroupIO | None = None) -> OpCost | None:
         """Cost of running `members` (node indices, topological order) as one group with its
-        best feasible tiling, or None when the group cannot run fused."""
+        best feasible tiling, or None when the group cannot run fused. A planner growing a
+        group leftward passes the `GroupIO` it keeps up to date (see `GroupIO.prepend`)."""
         key = (tuple(members), objective)
         if key not in self._memo:
-            self._memo[key] = self._group(tuple(members), objective)
+            self._memo[key] = self._group(tuple(members), objective, io)
         return self._memo[key]
 
+    def group_io(self) -> GroupIO:
+        """An empty group's I/O, to grow with `prepend(model, i)`."""
+        return GroupIO()
+
     # -- internals ---------------------------------------------------------------------------
-    def _group(self, members: tuple[int, ...], objective: Objective) -> OpCost | None:
+    def _group(self, members: tuple[int, ...], objective: Objective,
+               io: GroupIO | None) -> OpCost | None:
         compute_members = [i for i in members if not self.is_view[i]]
         if not compute_members:
             return self._view_cost(members)
@@ -195,7 +225,7 @@ class CostModel:
         unit = self.unit[compute_members[0]]
         if len(compute_members) > 1 and unit.fusion is None:
             return None
-        io = _GroupIO.of(self, members, compute_members)
+        io = GroupIO.of(self, members) if io is None else io
         mac_ops = sum(self.work[i].kind in (FusionKind.CONV, FusionKind.MATMUL)
                       for i in compute_members)
         if unit.fusion is None or mac_ops <= 1:
@@ -214,7 +244,7 @@ class CostModel:
                                               Tiling(tiles, mode), sram))
         return min(candidates, key=objective) if candidates else None
 
-    def _fewest_tiles(self, members, io: _GroupIO, mode: str, capacity: int, t_max: int
+    def _fewest_tiles(self, members, io: GroupIO, mode: str, capacity: int, t_max: int
                       ) -> int | None:
         """Smallest T in [1, t_max] whose working set fits (it shrinks as T grows)."""
         def fits(t: int) -> bool:
@@ -230,7 +260,7 @@ class CostModel:
             lo, hi = (lo, mid) if fits(mid) else (mid, hi)
         return hi
 
-    def _price(self, members, compute_members, unit: ComputeUnit, io: _GroupIO,
+    def _price(self, members, compute_members, unit: ComputeUnit, io: GroupIO,
                tiling: Tiling, sram) -> OpCost:
         t = tiling.row_tiles
         plan = io.tile_plan(self, members, t) if t > 1 else {}
@@ -247,12 +277,26 @@ class CostModel:
             macs += self.work[i].macs
             vector_ops += self.work[i].vector_ops
             recompute_macs += round(self.work[i].macs * (factor - 1))
+            loaded += c.extra_dram_bytes  # operand re-reads, multi-core duplicates
             uses.update(c.uses)
         dram = self._dram
-        memory_ms = 1e3 * (loaded + stored) / (dram.achieved_bandwidth_GBps * 1e9)
+        transfers = group_transfers(io.loads, io.stores, io.full_operands, t,
+                                    tiling.weights == "resident")
+        memory_s, memory_uses = dram_time_s(loaded + stored, transfers, dram, unit)
+        memory_ms = 1e3 * memory_s
+        uses.update(memory_uses)
+        transition_s = 0.0
+        for root, nbytes in io.loads.items():
+            p = self.producer.get(root)
+            if p is not None and self.unit[p] is not None:
+                seconds, handoff_uses = handoff_s(nbytes, self.unit[p], unit, self.chip,
+                                                  self.precision)
+                transition_s += seconds
+                uses.update(handoff_uses)
+        transition_ms = 1e3 * transition_s
         compute_ms = 1e3 * max(mac_s, vec_s)
         overhead_ms = unit.op_overhead_us.value / 1e3
-        latency_ms = max(compute_ms, memory_ms) + overhead_ms
+        latency_ms = max(compute_ms, memory_ms) + overhead_ms + transition_ms
         if max(compute_ms, memory_ms) < overhead_ms:
             bound_by = "overhead"
         else:
@@ -281,7 +325,8 @@ class CostModel:
             recompute_macs=recompute_macs,
             loads=tuple(sorted(io.loads.items())),
             stores=tuple(sorted(io.stores.items())),
-            resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else ())
+            resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else (),
+            transition_ms=transition_ms)
 
     def _view_cost(self, members: tuple[int, ...]) -> OpCost:
         nodes = self.graph.nodes
@@ -291,63 +336,80 @@ class CostModel:
                       0.0, 0.0, "view", (), members=tuple(nodes[i].name for i in members))
 
 
-class _GroupIO:
+class GroupIO:
     """Which tensors a group loads, stores and keeps on chip (tiling-independent)."""
 
-    __slots__ = ("loads", "load_aliases", "full_operands", "stores", "internal",
-                 "has_full_operands")
-    # full_operands: the constants (weights, biases) the group reads
+    __slots__ = ("members", "loads", "load_aliases", "full_operands", "stores", "internal")
 
     def __init__(self):
-        self.loads: dict[str, int] = {}            # root -> bytes
-        self.load_aliases: dict[str, list[str]] = {}
-        self.full_operands: set[str] = set()       # constants (weights)
-        self.stores: dict[str, int] = {}
-        self.internal: dict[str, int] = {}
-        self.has_full_operands = False
+        self.members: set[int] = set()
+        self.loads: dict[str, int] = {}             # root -> bytes read from DRAM
+        self.load_aliases: dict[str, list[str]] = {}  # root -> the names members read it by
+        self.full_operands: set[str] = set()        # constants: weights and biases
+        self.stores: dict[str, int] = {}            # written to DRAM
+        self.internal: dict[str, int] = {}          # kept on chip
 
     @classmethod
-    def of(cls, model: CostModel, members: tuple[int, ...], compute_members) -> _GroupIO:
+    def of(cls, model: CostModel, members: tuple[int, ...]) -> GroupIO:
         io = cls()
-        inside = set(members)
-        for i in compute_members:
-            for r in model.reads[i]:
-                p = model.producer.get(r.root)
-                if p is not None and p in inside:
-                    continue
-                io.loads[r.root] = max(io.loads.get(r.root, 0), r.nbytes)
-                io.load_aliases.setdefault(r.root, []).append(r.tensor)
-                if r.constant:
-                    io.full_operands.add(r.root)
-            for tensor, nbytes in model.writes[i]:
-                readers = model.readers.get(tensor, ())
-                if tensor in model.is_output or any(j not in inside for j in readers):
-                    io.stores[tensor] = nbytes
-                else:
-                    io.internal[tensor] = nbytes
-        io.has_full_operands = bool(io.full_operands)
+        for i in reversed(members):
+            io.prepend(model, i)
+        return io
+
+    def prepend(self, model: CostModel, i: int) -> None:
+        """Add node i, which precedes every member in topological order: it cannot read a
+        member's output, and the members' stores and internal tensors do not change."""
+        self.members.add(i)
+        if model.is_view[i]:
+            return
+        for tensor, nbytes in model.writes[i]:
+            if self.loads.pop(tensor, None) is not None:
+                self.load_aliases.pop(tensor)
+            readers = model.readers.get(tensor, ())
+            if tensor in model.is_output or any(j not in self.members for j in readers):
+                self.stores[tensor] = nbytes
+            else:
+                self.internal[tensor] = nbytes
+        for r in model.reads[i]:
+            if r.nbytes > self.loads.get(r.root, -1):
+                self.loads[r.root] = r.nbytes
+            self.load_aliases.setdefault(r.root, []).append(r.tensor)
+            if r.constant:
+                self.full_operands.add(r.root)
+
+    @property
+    def has_full_operands(self) -> bool:
+        return bool(self.full_operands)
+
+    def copy(self) -> GroupIO:
+        io = GroupIO()
+        io.members = set(self.members)
+        io.loads = dict(self.loads)
+        io.load_aliases = {k: list(v) for k, v in self.load_aliases.items()}
+        io.full_operands = set(self.full_operands)
+        io.stores = dict(self.stores)
+        io.internal = dict(self.internal)
         return io
 
     def max_row_tiles(self, model: CostModel) -> int:
         outs = self.stores or self.internal
-        return max(1, min((rows_of(model.graph, t) for t in outs), default=1))
+        return max(1, min((model.rows[t] for t in outs), default=1))
 
     def tile_plan(self, model: CostModel, members: tuple[int, ...], t: int
                   ) -> dict[str, int] | None:
         """Rows of each tensor one (interior) tile touches, or None if not row-tileable."""
         if t == 1:
             return {}
-        graph = model.graph
-        demand: dict[str, int] = {o: -(-rows_of(graph, o) // t) for o in self.stores}
+        nodes = model.graph.nodes
+        demand: dict[str, int] = {o: -(-model.rows[o] // t) for o in self.stores}
         for i in reversed(members):
-            node = graph.nodes[i]
-            wanted = [demand[o] for o in node.outputs if o in demand]
+            wanted = [demand[o] for o in nodes[i].outputs if o in demand]
             if not wanted:
                 continue
             d = FULL if FULL in wanted else max(wanted)
             if d == FULL:
                 return None
-            need = row_demand(node, graph, d)
+            need = model.row_demand(i, d)
             if need is None:
                 return None
             for tensor, rows in need.items():
@@ -360,7 +422,7 @@ class _GroupIO:
         return FULL if FULL in wanted else max(wanted)
 
     def working_set(self, model: CostModel, plan: dict[str, int], t: int, mode: str) -> float:
-        graph = model.graph
+        rows_of_ = model.rows
         buffers = 2 if t > 1 else 1
         ws = 0.0
         full = 0
@@ -371,39 +433,21 @@ class _GroupIO:
             elif rows == FULL:
                 ws += nbytes  # an activation every tile needs whole stays resident
             else:
-                ws += buffers * nbytes * rows / rows_of(graph, root)
+                ws += buffers * nbytes * rows / rows_of_[root]
         for tensor, nbytes in self.stores.items():
             rows = plan.get(tensor, FULL) if t > 1 else FULL
-            h = rows_of(graph, tensor)
+            h = rows_of_[tensor]
             ws += buffers * nbytes * (h if rows == FULL else rows) / h
         for tensor, nbytes in self.internal.items():
             rows = plan.get(tensor, FULL) if t > 1 else FULL
-            h = rows_of(graph, tensor)
+            h = rows_of_[tensor]
             ws += nbytes * (h if rows == FULL else rows) / h
         if mode == "resident":
             return ws + full
-        return ws + 2 * self._largest_weight_chunk(model)
-
-    def _largest_weight_chunk(self, model: CostModel) -> float:
-        """A weight chunk is one block of output channels of one op's weights."""
-        graph = model.graph
-        chunk = 0.0
-        for root in self.full_operands:
-            nbytes = self.loads[root]
-            shape = graph.shape(root)
-            channels = shape[0] if len(shape) == 4 else shape[-1] if shape else 1
-            block = 64
-            for i in model.readers.get(root, ()):
-                unit = model.unit[i]
-                if unit is not None and unit.fusion is not None:
-                    block = int(unit.fusion.weight_block_channels.value)
-                    break
-            chunk = max(chunk, nbytes / math.ceil(max(channels, 1) / block))
-        return chunk
+        return ws + 2 * max((model.weight_chunk[r] for r in self.full_operands), default=0.0)
 
     def bytes_loaded(self, model: CostModel, plan: dict[str, int], t: int, mode: str
                      ) -> float:
-        graph = model.graph
         total = 0.0
         for root, nbytes in self.loads.items():
             rows = FULL if t == 1 else self._rows(model, plan, self.load_aliases[root])
@@ -412,7 +456,7 @@ class _GroupIO:
             elif rows == FULL:
                 total += nbytes
             else:
-                h = rows_of(graph, root)
+                h = model.rows[root]
                 total += nbytes * _rows_over_tiles(h, rows, t) / h
         return total
 
@@ -425,7 +469,7 @@ class _GroupIO:
         rows = plan.get(out)
         if rows is None or rows == FULL:
             return 1.0
-        h = rows_of(model.graph, out)
+        h = model.rows[out]
         return _rows_over_tiles(h, rows, t) / h
 
 

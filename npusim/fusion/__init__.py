@@ -64,5 +64,6 @@ def plan(graph: Graph, chip: Chip, precision: Precision, strategy: str = "dp",
         assert cost is not None, "planners return only valid, feasible segments"
         groups.append(cost)
     elapsed_ms = 1e3 * (time.perf_counter() - started)
+    shapes = {name: graph.shape(name) for name in graph.inputs}
     return Plan(model_name or graph.name, chip.name, precision.value, strategy, objective,
-                tuple(groups), elapsed_ms)
+                tuple(groups), shapes, elapsed_ms)

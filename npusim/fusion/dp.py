@@ -38,12 +38,14 @@ def plan_dp(model: CostModel, rules: SpaceRules, order: tuple[int, ...], key: Ke
     cut = [0] * (n + 1)
     for j in range(1, n + 1):
         seg = Segment(rules)
+        io = model.group_io()
         for i in range(j - 1, -1, -1):
             if not seg.add(order[i]):
                 break
+            io.prepend(model, order[i])
             if not seg.connected or best[i] is None:
                 continue
-            cost = model.group(order[i:j], key)
+            cost = model.group(order[i:j], key, io)
             if cost is None:
                 continue
             value = add(best[i], key(cost))

@@ -6,6 +6,7 @@ tiling, the tensors it loads from and stores to DRAM, what stays resident, and i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from npusim.cost import OpCost
@@ -21,6 +22,7 @@ class Plan:
     strategy: str
     objective: str
     groups: tuple[OpCost, ...]
+    input_shapes: Mapping[str, tuple[int, ...]]
     planning_ms: float  # how long planning took: varies run to run, never written to JSON
 
     @property
@@ -40,11 +42,6 @@ class Plan:
         """Activations written to DRAM by one group and read back by a later one."""
         loaded = {t for g in self.groups for t, _ in g.loads}
         return sum(1 for g in self.groups for t, _ in g.stores if t in loaded)
-
-    @property
-    def fused_groups(self) -> int:
-        return sum(1 for g in self.groups if sum(k != "view" for k in g.op_types) and
-                   len([m for m in g.members]) > 1)
 
     def group_of(self, node: str) -> OpCost:
         for g in self.groups:

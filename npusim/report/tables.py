@@ -9,6 +9,7 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
+from npusim.fusion import Plan
 from npusim.result import Report
 
 CSV_COLUMNS = ("name", "op_types", "unit", "precision", "start_ms", "latency_ms", "percent",
@@ -36,7 +37,8 @@ def to_csv(report: Report) -> str:
 def layer_table(report: Report, *, show_views: bool = False) -> Table:
     """Per-layer table in the trtexec / hb_perf spirit; `*` marks estimate-based figures."""
     t = report.totals
-    title = escape(f"{report.model} on {report.chip} ({report.precision}): "
+    title = escape(f"{report.model} on {report.chip} ({report.precision}, fusion "
+                   f"{report.fusion}): "
              f"{t.latency_ms:.3f} ms latency, {t.fps:.1f} FPS, "
              f"{t.ddr_bytes_per_frame / 1e6:.2f} MB DDR/frame, {t.macs / 1e9:.3f} GMACs")
     title += " (* = rests on an estimated figure)" if t.estimated else ""
@@ -66,3 +68,65 @@ def layer_table(report: Report, *, show_views: bool = False) -> Table:
     table.caption = "\n".join(notes) or None
     table.caption_justify = "left"
     return table
+
+
+def plan_table(plan: Plan) -> Table:
+    """One row per group: members, unit, tiling, SRAM working set, DDR traffic, latency."""
+    title = escape(f"{plan.model} on {plan.chip} ({plan.precision}), fusion {plan.strategy} "
+                   f"minimizing {plan.objective}: {plan.latency_ms:.3f} ms, "
+                   f"{plan.ddr_bytes / 1e6:.2f} MB DDR/frame, {len(plan.groups)} groups, "
+                   f"{plan.ddr_round_trips} DDR round trips")
+    table = Table(title=title, title_justify="left")
+    for col, justify in (("group", "left"), ("unit", "left"), ("ops", "right"),
+                         ("tiles", "right"), ("weights", "left"), ("SRAM KB", "right"),
+                         ("DDR in KB", "right"), ("DDR out KB", "right"),
+                         ("latency ms", "right"), ("bound", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for g in plan.groups:
+        if g.bound_by == "view":
+            continue
+        sram = f"{g.working_set_bytes / 1e3:.1f}" if g.sram_level else "-"
+        table.add_row(escape(g.name), g.unit, str(len(g.members)), str(g.tiling.row_tiles),
+                      g.tiling.weights, sram, f"{g.bytes_loaded / 1e3:.1f}",
+                      f"{g.bytes_stored / 1e3:.1f}",
+                      f"{g.latency_ms:.4f}{'*' if g.rests_on else ''}", g.bound_by)
+    return table
+
+
+def compare_table(plans: tuple[Plan, ...]) -> Table:
+    first = plans[0]
+    table = Table(title=escape(f"{first.model} on {first.chip} ({first.precision}): fusion "
+                               f"strategies minimizing {first.objective}"),
+                  title_justify="left")
+    for col in ("strategy", "latency ms", "vs none", "DDR MB/frame", "DDR round trips",
+                "groups", "planning ms"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    base = first.latency_ms or 1.0
+    for p in plans:
+        groups = sum(1 for g in p.groups if g.bound_by != "view")
+        table.add_row(p.strategy, f"{p.latency_ms:.3f}", f"{p.latency_ms / base:.2f}x",
+                      f"{p.ddr_bytes / 1e6:.2f}", str(p.ddr_round_trips), str(groups),
+                      f"{p.planning_ms:.0f}")
+    return table
+
+
+def plan_json(plans: tuple[Plan, ...]) -> str:
+    """Plans as JSON; planning time is left out so the file is reproducible."""
+    out = []
+    for p in plans:
+        out.append({
+            "model": p.model, "chip": p.chip, "precision": p.precision,
+            "strategy": p.strategy, "objective": p.objective,
+            "latency_ms": p.latency_ms, "ddr_bytes": p.ddr_bytes,
+            "ddr_round_trips": p.ddr_round_trips,
+            "groups": [{"name": g.name, "members": list(g.members), "unit": g.unit,
+                        "row_tiles": g.tiling.row_tiles, "weights": g.tiling.weights,
+                        "resident": list(g.resident), "sram_level": g.sram_level,
+                        "working_set_bytes": g.working_set_bytes,
+                        "loads": dict(g.loads), "stores": dict(g.stores),
+                        "bytes_loaded": g.bytes_loaded, "bytes_stored": g.bytes_stored,
+                        "compute_ms": g.compute_ms, "memory_ms": g.memory_ms,
+                        "latency_ms": g.latency_ms, "bound_by": g.bound_by,
+                        "rests_on": list(g.rests_on)} for g in p.groups],
+        })
+    return json.dumps(out if len(out) > 1 else out[0], indent=2, sort_keys=True) + "\n"

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from npusim.cost.compute import compute_time
+from npusim.cost.memory import dram_time_s, group_transfers
+from npusim.cost.transitions import handoff_s
 from npusim.errors import UnsupportedOpError
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
 from npusim.ir import Access, FusionKind, Graph, Precision, Role, op_work
@@ -70,6 +72,7 @@ class OpCost:
     loads: tuple[tuple[str, int], ...] = ()
     stores: tuple[tuple[str, int], ...] = ()
     resident: tuple[str, ...] = ()
+    transition_ms: float = 0.0  # handing inputs over from another unit (DLA <-> GPU)
 
     @property
     def ddr_bytes(self) -> int:
@@ -133,7 +136,7 @@ class CostModel:
         self.unit: list[ComputeUnit | None] = [
             None if v else assign_unit(n.op_type, n.name, chip, precision)
             for n, v in zip(nodes, self.is_view)]
-        self.compute = [None if v else compute_time(w, graph, u, precision)
+        self.compute = [None if v else compute_time(w, graph, u, precision, chip)
                         for w, v, u in zip(self.work, self.is_view, self.unit)]
         self.root: dict[str, str] = {}
         self.producer: dict[str, int] = {}
@@ -274,12 +277,26 @@ class CostModel:
             macs += self.work[i].macs
             vector_ops += self.work[i].vector_ops
             recompute_macs += round(self.work[i].macs * (factor - 1))
+            loaded += c.extra_dram_bytes  # operand re-reads, multi-core duplicates
             uses.update(c.uses)
         dram = self._dram
-        memory_ms = 1e3 * (loaded + stored) / (dram.achieved_bandwidth_GBps * 1e9)
+        transfers = group_transfers(io.loads, io.stores, io.full_operands, t,
+                                    tiling.weights == "resident")
+        memory_s, memory_uses = dram_time_s(loaded + stored, transfers, dram, unit)
+        memory_ms = 1e3 * memory_s
+        uses.update(memory_uses)
+        transition_s = 0.0
+        for root, nbytes in io.loads.items():
+            p = self.producer.get(root)
+            if p is not None and self.unit[p] is not None:
+                seconds, handoff_uses = handoff_s(nbytes, self.unit[p], unit, self.chip,
+                                                  self.precision)
+                transition_s += seconds
+                uses.update(handoff_uses)
+        transition_ms = 1e3 * transition_s
         compute_ms = 1e3 * max(mac_s, vec_s)
         overhead_ms = unit.op_overhead_us.value / 1e3
-        latency_ms = max(compute_ms, memory_ms) + overhead_ms
+        latency_ms = max(compute_ms, memory_ms) + overhead_ms + transition_ms
         if max(compute_ms, memory_ms) < overhead_ms:
             bound_by = "overhead"
         else:
@@ -308,7 +325,8 @@ class CostModel:
             recompute_macs=recompute_macs,
             loads=tuple(sorted(io.loads.items())),
             stores=tuple(sorted(io.stores.items())),
-            resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else ())
+            resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else (),
+            transition_ms=transition_ms)
 
     def _view_cost(self, members: tuple[int, ...]) -> OpCost:
         nodes = self.graph.nodes

@@ -63,6 +63,53 @@ class FusionRules(_Frozen):
         "cannot fuse a following activation (Horizon J5 toolchain FAQ)")
 
 
+class MacArray(_Frozen):
+    """How an NPU / DLA MAC array is shaped: per cycle it reduces `input_channels` inputs
+    into each of `output_channels` outputs, for macs_per_cycle / (input x output channels)
+    output pixels along W at once. Dimensions that are not multiples of these are padded."""
+
+    input_channels: Figure = Field(description="reduction lanes: input channels per cycle")
+    output_channels: Figure = Field(description="output channels computed in parallel")
+    fold_small_channels: bool = Field(
+        default=False, description="a conv with fewer input channels than the array width "
+        "may fold its kernel width, or its stride (space-to-depth), into channels")
+
+
+class TileShapes(_Frozen):
+    """Thread-block tile shapes (M x N x K) a GPU's GEMM / implicit-GEMM kernels offer."""
+
+    shapes: list[tuple[int, int, int]] = Field(min_length=1)
+    source: str | None = None
+    estimated: str | None = None
+
+    @model_validator(mode="after")
+    def _one_provenance(self) -> TileShapes:
+        if bool(self.source) == bool(self.estimated):
+            raise ValueError("give exactly one of 'source' or 'estimated'")
+        return self
+
+
+class GpuKernels(_Frozen):
+    """What the implicit-GEMM model of a GPU needs: tile shapes per precision, the fraction
+    of tensor-core peak a kernel's main loop sustains, CUDA-core (SIMT) MAC rates for convs
+    tensor cores serve badly (depthwise, thin groups), and the L2 level operands reuse."""
+
+    tiles: dict[Precision, TileShapes]
+    mma_efficiency: dict[Precision, Figure] = Field(
+        description="sustained fraction of the tensor-core peak on large GEMMs")
+    simt_macs_per_cycle: dict[Precision, Figure] = Field(
+        default_factory=dict, description="CUDA-core MACs per cycle per SM (direct kernels)")
+    l2: str = Field(description="memory level (kind cache) the SMs share")
+    split_k: list[int] = Field(default=[1], description="split-K factors kernels may use")
+
+
+class DmaEngine(_Frozen):
+    """A unit's DMA to DRAM: each transfer pays a setup latency and moves whole bursts."""
+
+    burst_bytes: Figure
+    setup_us: Figure
+
+
 class ComputeUnit(_Frozen):
     """One kind of compute engine; `count` identical instances (cores, SMs)."""
 
@@ -80,6 +127,19 @@ class ComputeUnit(_Frozen):
         default=None, description="op types this unit runs; omitted means every op")
     fusion: FusionRules | None = Field(
         default=None, description="fusion capability; omitted means every op runs alone")
+    array: MacArray | None = Field(
+        default=None, description="MAC array shape (npu, dla); omitted: ideal peak")
+    gpu: GpuKernels | None = Field(
+        default=None, description="implicit-GEMM tile / wave model (gpu); omitted: ideal peak")
+    dma: DmaEngine | None = Field(
+        default=None, description="DMA burst and setup; omitted: DRAM time is bytes / bandwidth")
+    handoff_us: Figure | None = Field(
+        default=None, description="fixed cost each time a tensor crosses between this unit "
+                                  "and another (synchronisation, reformat launch)")
+    dma_channels: Figure | None = Field(
+        default=None, description="DMA channels moving data between DRAM and this unit's "
+        "SRAM, sharing the DRAM bandwidth; omitted: the unit reads DRAM directly (GPU, CPU) "
+        "and the schedule stages nothing in SRAM")
 
     @model_validator(mode="after")
     def _vector_rate_per_precision(self) -> ComputeUnit:
@@ -124,6 +184,20 @@ class MemoryLevel(_Frozen):
         return self.bandwidth_GBps.value * eff
 
 
+class PaddingRule(_Frozen):
+    """One padding rule of a native layout, applied when its channel condition holds:
+    C x itemsize bytes padded to the smallest `channel_bytes_step` x k + r (r in
+    `channel_bytes_residues`) not below it, and dims aligned to multiples (`dim_align`)."""
+
+    channels_above: int | None = Field(default=None, description="applies when C > this")
+    channels_at_most: int | None = Field(default=None, description="applies when C <= this")
+    channel_bytes_step: int | None = Field(
+        default=None, description="channel bytes padded to step x k + residue")
+    channel_bytes_residues: list[int] = Field(default=[0])
+    dim_align: dict[Literal["N", "C", "H", "W"], int] = Field(
+        default_factory=dict, description="dims padded to a multiple, e.g. {H: 2, W: 32}")
+
+
 class TensorLayout(_Frozen):
     """How a unit stores an activation: its native format and the padding rules."""
 
@@ -131,6 +205,8 @@ class TensorLayout(_Frozen):
     precisions: list[Precision] | None = None
     format: Literal["NCHW", "NHWC", "CHW16", "CHW32", "HWC4", "NC/32HW32"]
     channel_align: int = Field(default=1, description="channels padded to a multiple")
+    padding: list[PaddingRule] = Field(
+        default=[], description="padding rules by channel count; the first that applies wins")
     source: str | None = None
     estimated: str | None = None
 

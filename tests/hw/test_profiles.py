@@ -11,8 +11,10 @@ from npusim.hw import bundled_profiles, chip_schema, load_chip
 from npusim.ir import Precision
 
 
-def test_bundled_profiles_are_the_four_chips():
-    assert set(bundled_profiles()) == {"j5", "orin-agx-gpu", "orin-agx-dla", "orin-nx-gpu"}
+def test_bundled_profiles_are_the_four_chips_and_orin_power_modes():
+    assert set(bundled_profiles()) == {
+        "j5", "orin-agx-gpu", "orin-agx-dla", "orin-nx-gpu", "orin-agx-gpu-maxn",
+        "orin-agx-gpu-50w", "orin-agx-gpu-30w", "orin-agx-gpu-15w"}
 
 
 def test_orin_gpu_dense_peaks_match_facts():

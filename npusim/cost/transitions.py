@@ -1,0 +1,36 @@
+"""Cost of handing a tensor from one compute unit to another (DLA <-> GPU fallback): both
+units' fixed hand-off cost, plus a DRAM read and write to reformat when layouts differ."""
+
+from __future__ import annotations
+
+from npusim.hw.schema import Chip, ComputeUnit, figure_path
+from npusim.ir import Precision
+
+
+def native_format(chip: Chip, unit: ComputeUnit, precision: Precision) -> str | None:
+    """The layout the chip's profile gives `unit` at `precision`, if any."""
+    for layout in chip.layouts:
+        if layout.unit == unit.name and (layout.precisions is None
+                                         or precision in layout.precisions):
+            return layout.format
+    return None
+
+
+def handoff_s(nbytes: float, src: ComputeUnit, dst: ComputeUnit, chip: Chip,
+              precision: Precision) -> tuple[float, tuple[str, ...]]:
+    """Seconds to pass an `nbytes` tensor produced on `src` to a reader on `dst`."""
+    if src.name == dst.name:
+        return 0.0, ()
+    seconds, uses = 0.0, []
+    for unit in (src, dst):
+        if unit.handoff_us is not None:
+            seconds += unit.handoff_us.value * 1e-6
+            uses.append(figure_path(unit, "handoff_us"))
+    a, b = native_format(chip, src, precision), native_format(chip, dst, precision)
+    if a is not None and b is not None and a != b:
+        dram = chip.dram
+        seconds += 2 * nbytes / (dram.achieved_bandwidth_GBps * 1e9)
+        uses.append(figure_path(dram, "bandwidth_GBps"))
+        if dram.efficiency is not None:
+            uses.append(figure_path(dram, "efficiency"))
+    return seconds, tuple(uses)

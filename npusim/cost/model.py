@@ -36,6 +36,10 @@ from npusim.ir import Access, FusionKind, Graph, Precision, Role, op_work
 from npusim.ir.ops import FULL, row_demand, rows_of
 
 
+_QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
+_INTEGER = frozenset({Precision.INT4, Precision.INT8, Precision.INT16})
+
+
 @dataclass(frozen=True, slots=True)
 class Tiling:
     """Row tiles along axis -2, and whether weights stay resident or stream per tile."""
@@ -132,7 +136,11 @@ class CostModel:
         nodes = graph.nodes
         self.index = {n.name: i for i, n in enumerate(nodes)}
         self.work = [op_work(n, graph) for n in nodes]
-        self.is_view = [w.kind is FusionKind.SHAPE_ONLY for w in self.work]
+        # At an integer precision a QDQ model's Quantize/DequantizeLinear are changes of
+        # representation that a compiler folds into the integer kernels: views, like Reshape.
+        folded = _QDQ if precision in _INTEGER else frozenset()
+        self.is_view = [w.kind is FusionKind.SHAPE_ONLY or w.op_type in folded
+                        for w in self.work]
         self.unit: list[ComputeUnit | None] = [
             None if v else assign_unit(n.op_type, n.name, chip, precision)
             for n, v in zip(nodes, self.is_view)]

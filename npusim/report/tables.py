@@ -60,7 +60,8 @@ def layer_table(report: Report, *, show_views: bool = False) -> Table:
                       f"{r.bytes_loaded / 1e3:.1f}", f"{r.bytes_stored / 1e3:.1f}")
     notes = []
     if hidden:
-        notes.append(f"{hidden} view ops (Reshape, Flatten, ...) cost nothing and are hidden; "
+        notes.append(f"{hidden} view ops (Reshape, Flatten, Q/DQ folded into int kernels, ...) "
+                     "cost nothing and are hidden; "
                      "--all shows them")
     if report.estimated_figures:
         notes.append(f"* rests on {len(report.estimated_figures)} estimated profile figure(s): "

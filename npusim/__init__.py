@@ -1,7 +1,8 @@
 """npusim: predict how an ONNX model runs on an edge AI chip, before the silicon exists.
 
 Public API: `simulate` (per-layer latency on a chip), `plan` / `compare` (operator fusion),
-`run_numerics` (bit-accurate int8/fp16 execution and per-layer error), `load` (the canonical
+`run_numerics` (bit-accurate int8/fp16 execution and per-layer error), `memory_layout` (where
+every tensor lives on the chip, from when to when), `load` (the canonical
 IR), `load_chip` (a validated hardware profile). User mistakes raise `NpusimError`.
 """
 
@@ -13,7 +14,7 @@ from npusim.result import LayerRow, Report, Totals
 __version__ = "0.1.0"
 
 __all__ = ["Chip", "LayerRow", "NpusimError", "Report", "Totals", "__version__", "compare",
-           "load", "load_chip", "plan", "run_numerics", "simulate"]
+           "load", "load_chip", "memory_layout", "plan", "run_numerics", "simulate"]
 
 
 def __getattr__(name: str):
@@ -21,4 +22,7 @@ def __getattr__(name: str):
     if name == "run_numerics":
         from npusim.numerics import run_numerics
         return run_numerics
+    if name == "memory_layout":
+        from npusim.schedule import memory_layout
+        return memory_layout
     raise AttributeError(f"module 'npusim' has no attribute '{name}'")

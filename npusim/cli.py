@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     _fusion_args(s)
     s.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     s.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
+    s.add_argument("--trace", metavar="FILE", help="schedule the plan on the chip's units and "
+                   "DMA channels and write a Chrome trace (open in Perfetto)")
     s.add_argument("--all", action="store_true", help="also list view ops (Reshape, ...)")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the totals")
     s.set_defaults(run=_simulate)
@@ -67,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="the four strategies side by side (none, rules, greedy, dp)")
     pl.add_argument("--json", metavar="FILE", help="write the plan (or comparison) as JSON")
     pl.set_defaults(run=_plan)
+
+    from npusim.schedule import cli as memory_cli
+    m = sub.add_parser("memory", help="memory hierarchy, where every tensor lives and when")
+    memory_cli.add_arguments(m)
+    m.set_defaults(run=memory_cli.main)
 
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
@@ -123,6 +130,12 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         _write(args.json, to_json(report))
     if args.csv:
         _write(args.csv, to_csv(report))
+    if args.trace:
+        from npusim.report.trace import write_trace
+        from npusim.schedule import memory_layout
+        layout = memory_layout(args.model, args.chip, shapes=args.shapes,
+                               precision=args.precision, fusion=args.fusion)
+        write_trace(layout.timeline, layout, args.trace)
     return 0
 
 

@@ -40,3 +40,22 @@ def make_model(nodes, inputs, outputs, initializers=(), opset: int = 17, value_i
 
 def vi(name: str, dims, elem=TensorProto.FLOAT):
     return helper.make_tensor_value_info(name, elem, dims)
+
+
+def quantize_qdq(src, dst, size: int = 64) -> None:
+    """Per-channel int8 QDQ model of `src` by onnxruntime.quantization (test dependency),
+    calibrated on one random image (uint8 activations, as onnxruntime fuses them on x86)."""
+    quant = pytest.importorskip("onnxruntime.quantization")
+    import numpy as np
+
+    class Reader(quant.CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.feeds = iter([{"input": rng.normal(size=(1, 3, size, size)).astype(np.float32)}])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    quant.quantize_static(str(src), str(dst), Reader(), quant_format=quant.QuantFormat.QDQ,
+                          per_channel=True, activation_type=quant.QuantType.QUInt8,
+                          weight_type=quant.QuantType.QInt8)

@@ -32,12 +32,19 @@ from npusim.cost.memory import dram_time_s, group_transfers
 from npusim.cost.transitions import handoff_s
 from npusim.errors import UnsupportedOpError
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
-from npusim.ir import Access, FusionKind, Graph, Precision, Role, op_work
+from npusim.ir import Access, FusionKind, Graph, OpWork, Precision, Role, op_work
 from npusim.ir.ops import FULL, row_demand, rows_of
 
 
 _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _INTEGER = frozenset({Precision.INT4, Precision.INT8, Precision.INT16})
+
+
+def is_view(work: OpWork, precision: Precision) -> bool:
+    """Ops that move no data: shape-only ops, and at an integer precision a QDQ model's
+    Quantize/DequantizeLinear, which a compiler folds into the integer kernels."""
+    return work.kind is FusionKind.SHAPE_ONLY or (precision in _INTEGER
+                                                  and work.op_type in _QDQ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +143,7 @@ class CostModel:
         nodes = graph.nodes
         self.index = {n.name: i for i, n in enumerate(nodes)}
         self.work = [op_work(n, graph) for n in nodes]
-        # At an integer precision a QDQ model's Quantize/DequantizeLinear are changes of
-        # representation that a compiler folds into the integer kernels: views, like Reshape.
-        folded = _QDQ if precision in _INTEGER else frozenset()
-        self.is_view = [w.kind is FusionKind.SHAPE_ONLY or w.op_type in folded
-                        for w in self.work]
+        self.is_view = [is_view(w, precision) for w in self.work]
         self.unit: list[ComputeUnit | None] = [
             None if v else assign_unit(n.op_type, n.name, chip, precision)
             for n, v in zip(nodes, self.is_view)]
@@ -161,9 +164,11 @@ class CostModel:
         self.reads: list[tuple[_Read, ...]] = []
         self.writes: list[tuple[tuple[str, int], ...]] = []
         for i, n in enumerate(nodes):
+            # a weight read through views (e.g. a DequantizeLinear) is still a weight
             reads = tuple(_Read(a.tensor, self.root_of(a.tensor),
                                 tensor_bytes(graph, a, precision),
-                                graph.tensor(a.tensor).is_constant) for a in self.work[i].reads)
+                                graph.tensor(self.root_of(a.tensor)).is_constant)
+                          for a in self.work[i].reads)
             self.reads.append(reads)
             self.writes.append(tuple((a.tensor, tensor_bytes(graph, a, precision))
                                      for a in self.work[i].writes))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from npusim.cost.model import is_view
 from npusim.fusion.plan import Plan
 from npusim.hw import Chip
 from npusim.ir import Graph, Precision, op_work
@@ -22,7 +23,8 @@ def oversized_groups(plan: Plan, graph: Graph, chip: Chip) -> list[str]:
     for g in plan.groups:
         if g.sram_level is None:
             continue
-        kinds = [op_work(graph.node(m), graph).kind for m in g.members]
+        kinds = [op_work(graph.node(m), graph).kind for m in g.members
+                 if not is_view(op_work(graph.node(m), graph), precision)]
         if sum(k in (FusionKind.CONV, FusionKind.MATMUL) for k in kinds) <= 1:
             continue  # an op and its epilogue stream tile by tile; nothing is held
         need = working_set(graph, g.members, g.tiling.row_tiles, g.tiling.weights, precision,
@@ -35,8 +37,9 @@ def oversized_groups(plan: Plan, graph: Graph, chip: Chip) -> list[str]:
 def working_set(graph: Graph, members: tuple[str, ...], tiles: int, weights: str,
                 precision: Precision, chip: Chip, unit_name: str) -> float:
     member_set = set(members)
-    aliases = _view_aliases(graph, members)
-    produced = {aliases.get(o, o) for m in members for o in graph.node(m).outputs if o}
+    aliases = _view_aliases(graph, precision)
+    compute = [m for m in members if not is_view(op_work(graph.node(m), graph), precision)]
+    produced = {o for m in compute for o in graph.node(m).outputs if o}
 
     def width(name: str, role: Role) -> float:
         dtype = graph.tensor(name).dtype
@@ -47,14 +50,12 @@ def working_set(graph: Graph, members: tuple[str, ...], tiles: int, weights: str
         return precision.activation_bytes
 
     # rows per tile of every tensor, walking back from the stored outputs
-    stored = {}
+    stored = set()
     for m in members:
         for o in graph.node(m).outputs:
-            if not o:
-                continue
-            outside = [c for c in graph.consumers(o) if c.name not in member_set]
+            outside = [c for c in graph.consumers(o) if c.name not in member_set] if o else ()
             if outside or o in graph.outputs:
-                stored[o] = graph.tensor(o).size * precision_width(graph, o, precision)
+                stored.add(o)
     rows: dict[str, int] = {o: math.ceil(rows_of(graph, o) / tiles) for o in stored}
     if tiles > 1:
         for m in reversed(members):
@@ -70,7 +71,7 @@ def working_set(graph: Graph, members: tuple[str, ...], tiles: int, weights: str
     weight_bytes, chunks = 0.0, [0.0]
     block = chip.unit(unit_name).fusion.weight_block_channels.value
     seen: set[str] = set()
-    for m in members:
+    for m in compute:
         work = op_work(graph.node(m), graph)
         for a in work.reads:
             root = aliases.get(a.tensor, a.tensor)
@@ -79,7 +80,7 @@ def working_set(graph: Graph, members: tuple[str, ...], tiles: int, weights: str
             seen.add(root)
             nbytes = a.elements * width(a.tensor, a.role)
             r = rows.get(a.tensor, FULL) if tiles > 1 else FULL
-            if graph.tensor(a.tensor).is_constant:
+            if graph.tensor(root).is_constant:
                 weight_bytes += nbytes
                 shape = graph.shape(a.tensor)
                 channels = shape[0] if len(shape) == 4 else (shape[-1] if shape else 1)
@@ -97,16 +98,10 @@ def working_set(graph: Graph, members: tuple[str, ...], tiles: int, weights: str
     return total + (weight_bytes if weights == "resident" else 2 * max(chunks))
 
 
-def precision_width(graph: Graph, name: str, precision: Precision) -> float:
-    dtype = graph.tensor(name).dtype
-    return precision.activation_bytes if dtype.is_float else dtype.itemsize
-
-
-def _view_aliases(graph: Graph, members: tuple[str, ...]) -> dict[str, str]:
-    """Output of a view op in the group -> the tensor it views."""
+def _view_aliases(graph: Graph, precision: Precision) -> dict[str, str]:
+    """Output of every view op (in this group or not) -> the tensor it views."""
     out: dict[str, str] = {}
-    for m in members:
-        node = graph.node(m)
-        if op_work(node, graph).kind is FusionKind.SHAPE_ONLY and node.inputs:
+    for node in graph.nodes:
+        if is_view(op_work(node, graph), precision) and node.inputs:
             out[node.outputs[0]] = out.get(node.inputs[0], node.inputs[0])
     return out

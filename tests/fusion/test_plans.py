@@ -39,6 +39,21 @@ def test_dp_is_never_worse_and_every_group_fits(zoo_graphs, chip_name):
             sum(c.latency_ms for c in model.unfused()))
 
 
+def test_qdq_model_plans_are_feasible_and_dp_wins(tmp_path):
+    import onnx
+    from tests.conftest import quantize_qdq
+    src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
+    onnx.save(zoo.build("resnet18", size=64), src)
+    quantize_qdq(src, dst)
+    graph = npusim.load(dst)
+    for chip_name in ("j5", "orin-agx-dla"):
+        chip = load_chip(chip_name)
+        plans = {s: plan(graph, chip, Precision.INT8, s) for s in STRATEGIES}
+        for p in plans.values():
+            assert oversized_groups(p, graph, chip) == []
+            assert plans["dp"].latency_ms <= p.latency_ms * (1 + 1e-9)
+
+
 def test_group_names_join_onnx_names():
     rng = np.random.default_rng(0)
     w = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)

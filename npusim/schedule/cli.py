@@ -1,0 +1,119 @@
+"""The `npusim memory` subcommand: the chip's memory hierarchy and where every tensor lives.
+`--at LAYER` lists what is resident while it runs; --trace, --plot and --json write files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from npusim.fusion import STRATEGIES
+from npusim.ir import Precision
+from npusim.schedule.memory_map import MemoryMap, Placement
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
+    p.add_argument("--chip", required=True,
+                   help="bundled profile name (npusim chips) or path of a YAML profile")
+    p.add_argument("--shapes", metavar="NAME:DIMS,...",
+                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
+    p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    p.add_argument("--fusion", default="dp", choices=STRATEGIES,
+                   help="fusion strategy of the plan that is scheduled (default dp)")
+    p.add_argument("--at", metavar="LAYER",
+                   help="show only what is resident while LAYER (an ONNX node name) runs")
+    p.add_argument("--level", metavar="NAME", help="show only this memory level")
+    p.add_argument("--limit", type=int, default=0, metavar="N",
+                   help="print at most N tensor rows (0: all)")
+    p.add_argument("--json", metavar="FILE", help="write the whole memory map as JSON")
+    p.add_argument("--trace", metavar="FILE", help="write a Chrome trace (Perfetto)")
+    p.add_argument("--plot", metavar="FILE", help="write the memory-over-time picture "
+                   "(.png or .svg)")
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    from npusim.schedule import memory_layout
+    mm = memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
+                       fusion=args.fusion)
+    if args.level:
+        mm.level(args.level)  # an unknown level is a user error naming the known ones
+    tl = mm.timeline
+    console.print(escape(
+        f"{mm.model} on {mm.chip} ({mm.precision}, fusion {mm.strategy}): latency "
+        f"{tl.latency_ms:.3f} ms, {tl.fps:.1f} FPS with frames in flight (bottleneck "
+        f"{tl.bottleneck}), DDR {mm.ddr_bytes / 1e6:.2f} MB/frame, DMA hidden behind "
+        f"compute {100 * tl.dma_hidden_fraction:.0f}%"
+        + (f", {len(mm.spilled)} buffers spilled to DDR" if mm.spilled else "")))
+    console.print(hierarchy_table(mm))
+    if args.at:
+        start, end = mm.window(args.at)
+        rows = mm.resident_during(args.at, args.level)
+        title = (f"resident while {args.at} runs [{start * 1e3:.3f}, {end * 1e3:.3f}) us "
+                 f"({len(rows)} buffers, {sum(p.size_bytes for p in rows)} bytes)")
+    else:
+        rows = tuple(p for p in mm.placements if args.level in (None, p.level))
+        title = f"tensors ({len(rows)} buffers)"
+    console.print(tensor_table(rows, title, args.limit))
+    if args.json:
+        _write(args.json, json.dumps(mm.to_dict(), indent=1, sort_keys=True) + "\n")
+    if args.trace:
+        from npusim.report.trace import write_trace
+        write_trace(tl, mm, args.trace)
+    if args.plot:
+        from npusim.report.plots import plot_memory
+        plot_memory(mm, args.plot, args.level)
+    return 0
+
+
+def hierarchy_table(mm: MemoryMap) -> Table:
+    t = Table(title="memory hierarchy", title_justify="left")
+    for col in ("level", "kind", "scope", "unit", "capacity", "GB/s", "align", "buffers",
+                "peak", "peak at us", "arena", "fragm.", "padding"):
+        t.add_column(col, justify="left" if col in ("level", "kind", "scope", "unit")
+                     else "right")
+    for lv in mm.levels:
+        t.add_row(lv.name, lv.kind, lv.scope, lv.unit or "-", _bytes(lv.capacity_bytes),
+                  f"{lv.bandwidth_GBps:g}", str(lv.alignment_bytes), str(lv.buffers),
+                  _bytes(lv.peak_bytes), f"{lv.peak_at_ms * 1e3:.3f}", _bytes(lv.arena_bytes),
+                  f"{100 * lv.fragmentation:.1f}%", _bytes(lv.padding_bytes))
+    return t
+
+
+def tensor_table(rows: tuple[Placement, ...], title: str, limit: int = 0) -> Table:
+    t = Table(title=escape(title), title_justify="left")
+    for col in ("buffer", "kind", "level", "address", "size", "padding", "from us", "to us",
+                "used by"):
+        t.add_column(col, justify="right" if col in ("size", "padding", "from us", "to us")
+                     else "left")
+    shown = rows[:limit] if limit else rows
+    for p in shown:
+        t.add_row(escape(p.name), p.kind + (" (spilled)" if p.spilled else ""), p.level,
+                  f"0x{p.address:08x}", str(p.size_bytes), str(p.padding_bytes),
+                  f"{p.start_ms * 1e3:.3f}", f"{p.end_ms * 1e3:.3f}",
+                  escape(_short(p.group)) if p.group else "-")
+    if limit and len(rows) > limit:
+        t.caption = f"{len(rows) - limit} more rows (--limit 0 shows all)"
+    return t
+
+
+def _short(group: str) -> str:
+    """A fused group's first node name and how many more it holds."""
+    parts = group.replace("||", "+").replace("(", "").replace(")", "").split("+")
+    return parts[0] if len(parts) == 1 else f"{parts[0]} +{len(parts) - 1}"
+
+
+def _bytes(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -1,0 +1,124 @@
+"""Every zoo model on every chip, and random graphs: the placement and timeline invariants
+hold, checked by `placement_problems` / `timeline_problems` (no code shared with the
+scheduler or allocator)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import helper, numpy_helper
+
+import npusim
+from npusim import zoo
+from npusim.frontend import load_graph
+from npusim.fusion import plan
+from npusim.hw import bundled_profiles, load_chip
+from npusim.ir import Precision
+from npusim.ir.passes import canonicalize
+from npusim.schedule import place, placement_problems, schedule, timeline_problems
+from tests.conftest import make_model, vi
+
+CHIPS = sorted(bundled_profiles())
+# Smaller inputs for the big networks keep this matrix fast; full-size ResNet-50 is below.
+SMALL = {"retinanet": {"size": 320}, "yolo": {"size": 320}, "unet": {"size": 128},
+         "bert-large": {"layers": 4, "seq": 128}}
+
+
+@pytest.fixture(scope="module")
+def chips():
+    return {name: load_chip(name) for name in CHIPS}
+
+
+@pytest.fixture(scope="module")
+def zoo_graphs():
+    return {name: npusim.load(zoo.build(name, weights="light", **SMALL.get(name, {})))
+            for name in zoo.names()}
+
+
+def _check(graph, chip, strategy):
+    p = plan(graph, chip, Precision.INT8, strategy=strategy)
+    tl = schedule(p, graph, chip)
+    mm = place(tl, p, graph, chip)
+    assert timeline_problems(tl) == []
+    assert placement_problems(mm, chip) == []
+    for lv in mm.levels:
+        assert lv.peak_bytes <= lv.arena_bytes <= lv.capacity_bytes
+    # every group of the plan that computes is on the timeline, in order, once
+    computing = [g.name for g in p.groups if g.bound_by != "view"]
+    assert [g.name for g in tl.groups] == computing
+    # latency is the makespan; throughput comes from the busiest lane
+    assert tl.latency_ms == pytest.approx(max(e.end_ms for e in tl.events))
+    assert tl.period_ms <= tl.latency_ms + 1e-12
+    return p, tl, mm
+
+
+@pytest.mark.parametrize("chip_name", CHIPS)
+@pytest.mark.parametrize("model", zoo.names())
+def test_zoo_models_on_every_chip(zoo_graphs, chips, model, chip_name):
+    _check(zoo_graphs[model], chips[chip_name], "greedy")
+
+
+@pytest.mark.parametrize("chip_name", CHIPS)
+def test_resnet50_dp_plan(chips, chip_name):
+    graph = npusim.load("zoo:resnet50", zoo_weights="light")
+    p, tl, mm = _check(graph, chips[chip_name], "dp")
+    # every DDR byte the plan charges is moved by the timeline (plus layout padding)
+    assert tl.ddr_bytes >= p.ddr_bytes * 0.999
+    # every tensor the plan moves through DDR has a DDR home with an address
+    dram = chips[chip_name].dram.name
+    homes = {q.tensor for q in mm.placements if q.level == dram}
+    assert {t for g in p.groups for t, _ in (*g.loads, *g.stores)} <= homes
+
+
+def test_memory_map_is_frozen(chips):
+    graph = npusim.load("zoo:resnet18", zoo_weights="light")
+    _, tl, mm = _check(graph, chips["j5"], "greedy")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mm.chip = "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tl.latency_ms = 0.0
+
+
+@st.composite
+def random_graphs(draw):
+    """Conv / Relu / Add / MaxPool DAGs on 1xCxHxW maps with odd channel counts (layout
+    padding) and sizes; unconsumed tensors become outputs."""
+    c = draw(st.sampled_from([3, 5, 8, 64, 200]))
+    hw = draw(st.sampled_from([8, 15, 32]))
+    n_ops = draw(st.integers(1, 8))
+    rng = np.random.default_rng(draw(st.integers(0, 1000)))
+    tensors, nodes, inits = ["x"], [], []
+    for k in range(n_ops):
+        op = draw(st.sampled_from(["conv3", "conv1", "relu", "add", "pool"]))
+        a = tensors[draw(st.integers(0, len(tensors) - 1))]
+        out = f"t{k}"
+        if op in ("conv3", "conv1"):
+            ksz = 3 if op == "conv3" else 1
+            inits.append(numpy_helper.from_array(
+                rng.standard_normal((c, c, ksz, ksz)).astype(np.float32), f"w{k}"))
+            nodes.append(helper.make_node("Conv", [a, f"w{k}"], [out], name=f"conv{k}",
+                                          pads=[ksz // 2] * 4))
+        elif op == "relu":
+            nodes.append(helper.make_node("Relu", [a], [out], name=f"relu{k}"))
+        elif op == "add":
+            b = tensors[draw(st.integers(0, len(tensors) - 1))]
+            nodes.append(helper.make_node("Add", [a, b], [out], name=f"add{k}"))
+        else:
+            nodes.append(helper.make_node("MaxPool", [a], [out], name=f"pool{k}",
+                                          kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+        tensors.append(out)
+    used = {i for n in nodes for i in n.input}
+    outs = [t for t in tensors[1:] if t not in used]
+    model = make_model(nodes, [vi("x", [1, c, hw, hw])],
+                       [vi(t, [1, c, hw, hw]) for t in outs], inits)
+    return canonicalize(load_graph(model))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(), st.sampled_from(CHIPS), st.sampled_from(["none", "greedy", "dp"]))
+def test_random_graphs_keep_the_invariants(chips, graph, chip_name, strategy):
+    _check(graph, chips[chip_name], strategy)

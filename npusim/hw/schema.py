@@ -21,19 +21,24 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Figure(_Frozen):
-    """A number with its provenance: exactly one of `source` or `estimated` (the reason)."""
+class _Sourced(_Frozen):
+    """Data that carries its provenance: exactly one of `source` or `estimated` (the reason)."""
 
-    value: float
     source: str | None = None
     estimated: str | None = None
 
     @model_validator(mode="after")
-    def _one_provenance(self) -> Figure:
+    def _one_provenance(self) -> _Sourced:
         if bool(self.source) == bool(self.estimated):
             raise ValueError("give exactly one of 'source' (where the number comes from) or "
                              "'estimated' (why it is a guess)")
         return self
+
+
+class Figure(_Sourced):
+    """A number with its provenance."""
+
+    value: float
 
     @property
     def is_estimated(self) -> bool:
@@ -75,18 +80,10 @@ class MacArray(_Frozen):
         "may fold its kernel width, or its stride (space-to-depth), into channels")
 
 
-class TileShapes(_Frozen):
+class TileShapes(_Sourced):
     """Thread-block tile shapes (M x N x K) a GPU's GEMM / implicit-GEMM kernels offer."""
 
     shapes: list[tuple[int, int, int]] = Field(min_length=1)
-    source: str | None = None
-    estimated: str | None = None
-
-    @model_validator(mode="after")
-    def _one_provenance(self) -> TileShapes:
-        if bool(self.source) == bool(self.estimated):
-            raise ValueError("give exactly one of 'source' or 'estimated'")
-        return self
 
 
 class GpuKernels(_Frozen):
@@ -198,7 +195,7 @@ class PaddingRule(_Frozen):
         default_factory=dict, description="dims padded to a multiple, e.g. {H: 2, W: 32}")
 
 
-class TensorLayout(_Frozen):
+class TensorLayout(_Sourced):
     """How a unit stores an activation: its native format and the padding rules."""
 
     unit: str
@@ -207,14 +204,6 @@ class TensorLayout(_Frozen):
     channel_align: int = Field(default=1, description="channels padded to a multiple")
     padding: list[PaddingRule] = Field(
         default=[], description="padding rules by channel count; the first that applies wins")
-    source: str | None = None
-    estimated: str | None = None
-
-    @model_validator(mode="after")
-    def _one_provenance(self) -> TensorLayout:
-        if bool(self.source) == bool(self.estimated):
-            raise ValueError("give exactly one of 'source' or 'estimated'")
-        return self
 
 
 class Chip(_Frozen):

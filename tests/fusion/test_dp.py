@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
 from npusim.cost import CostModel
@@ -18,6 +17,7 @@ from npusim.fusion.space import Segment, SpaceRules
 from npusim.hw import load_chip
 from npusim.ir import Precision
 from tests.conftest import make_model, vi
+from tests.strategies import conv_dags
 
 # A small NPU whose 12 KiB SRAM makes tiling, weight streaming and infeasibility matter on
 # 1xCx32x32 maps (4-8 KiB per int8 tensor).
@@ -62,41 +62,6 @@ def tiny(tmp_path_factory):
     return load_chip(path)
 
 
-@st.composite
-def random_dags(draw):
-    """Conv / Relu / Add / MaxPool DAGs of 2..12 ops on 1xCx32x32 maps: chains, diamonds,
-    multi-consumer tensors; unconsumed tensors become outputs."""
-    channels = draw(st.sampled_from([4, 8]))
-    n_ops = draw(st.integers(2, 12))
-    rng = np.random.default_rng(draw(st.integers(0, 1000)))
-    tensors, nodes, inits = ["x"], [], []
-    for k in range(n_ops):
-        op = draw(st.sampled_from(["conv3", "conv1", "relu", "add", "pool"]))
-        a = tensors[draw(st.integers(0, len(tensors) - 1))]
-        out = f"t{k}"
-        if op in ("conv3", "conv1"):
-            ksz = 3 if op == "conv3" else 1
-            w = f"w{k}"
-            inits.append(numpy_helper.from_array(
-                rng.normal(size=(channels, channels, ksz, ksz)).astype(np.float32), w))
-            nodes.append(helper.make_node("Conv", [a, w], [out], name=f"conv{k}",
-                                          pads=[ksz // 2] * 4))
-        elif op == "relu":
-            nodes.append(helper.make_node("Relu", [a], [out], name=f"relu{k}"))
-        elif op == "pool":
-            nodes.append(helper.make_node("MaxPool", [a], [out], name=f"pool{k}",
-                                          kernel_shape=[3, 3], pads=[1] * 4))
-        else:
-            b = tensors[draw(st.integers(0, len(tensors) - 1))]
-            nodes.append(helper.make_node("Add", [a, b], [out], name=f"add{k}"))
-        tensors.append(out)
-    consumed = {i for n in nodes for i in n.input}
-    outputs = [t for t in tensors[1:] if t not in consumed]
-    model = make_model(nodes, [vi("x", [1, channels, 32, 32])],
-                       [vi(t, [1, channels, 32, 32]) for t in outputs], inits)
-    return load_graph(model)
-
-
 def exhaustive(model: CostModel, rules: SpaceRules, order, key):
     """Minimum over every segmentation of `order` into valid, feasible groups."""
     n = len(order)
@@ -128,7 +93,7 @@ def dp_value(model, rules, order, key):
 @pytest.mark.parametrize("chip_name", ["tiny", "j5", "orin-agx-gpu"])
 @pytest.mark.parametrize("objective", ["latency", "ddr"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(graph=random_dags())
+@given(graph=conv_dags(channels=(4, 8), sizes=(32,)))
 def test_dp_equals_exhaustive_enumeration(graph, chip_name, objective, tiny):
     chip = tiny if chip_name == "tiny" else load_chip(chip_name)
     model = CostModel(graph, chip, Precision.INT8)

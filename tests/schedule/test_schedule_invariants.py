@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import helper, numpy_helper
 
 import npusim
 from npusim import zoo
-from npusim.frontend import load_graph
 from npusim.fusion import plan
 from npusim.hw import bundled_profiles, load_chip
 from npusim.ir import Precision
-from npusim.ir.passes import canonicalize
 from npusim.schedule import place, placement_problems, schedule, timeline_problems
-from tests.conftest import make_model, vi
+from tests.strategies import conv_dags
 
 CHIPS = sorted(bundled_profiles())
 # Smaller inputs for the big networks keep this matrix fast; full-size ResNet-50 is below.
@@ -83,42 +79,8 @@ def test_memory_map_is_frozen(chips):
         tl.latency_ms = 0.0
 
 
-@st.composite
-def random_graphs(draw):
-    """Conv / Relu / Add / MaxPool DAGs on 1xCxHxW maps with odd channel counts (layout
-    padding) and sizes; unconsumed tensors become outputs."""
-    c = draw(st.sampled_from([3, 5, 8, 64, 200]))
-    hw = draw(st.sampled_from([8, 15, 32]))
-    n_ops = draw(st.integers(1, 8))
-    rng = np.random.default_rng(draw(st.integers(0, 1000)))
-    tensors, nodes, inits = ["x"], [], []
-    for k in range(n_ops):
-        op = draw(st.sampled_from(["conv3", "conv1", "relu", "add", "pool"]))
-        a = tensors[draw(st.integers(0, len(tensors) - 1))]
-        out = f"t{k}"
-        if op in ("conv3", "conv1"):
-            ksz = 3 if op == "conv3" else 1
-            inits.append(numpy_helper.from_array(
-                rng.standard_normal((c, c, ksz, ksz)).astype(np.float32), f"w{k}"))
-            nodes.append(helper.make_node("Conv", [a, f"w{k}"], [out], name=f"conv{k}",
-                                          pads=[ksz // 2] * 4))
-        elif op == "relu":
-            nodes.append(helper.make_node("Relu", [a], [out], name=f"relu{k}"))
-        elif op == "add":
-            b = tensors[draw(st.integers(0, len(tensors) - 1))]
-            nodes.append(helper.make_node("Add", [a, b], [out], name=f"add{k}"))
-        else:
-            nodes.append(helper.make_node("MaxPool", [a], [out], name=f"pool{k}",
-                                          kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
-        tensors.append(out)
-    used = {i for n in nodes for i in n.input}
-    outs = [t for t in tensors[1:] if t not in used]
-    model = make_model(nodes, [vi("x", [1, c, hw, hw])],
-                       [vi(t, [1, c, hw, hw]) for t in outs], inits)
-    return canonicalize(load_graph(model))
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(random_graphs(), st.sampled_from(CHIPS), st.sampled_from(["none", "greedy", "dp"]))
+@given(conv_dags(channels=(3, 5, 8, 64, 200), sizes=(8, 15, 32), min_ops=1, max_ops=8),
+       st.sampled_from(CHIPS), st.sampled_from(["none", "greedy", "dp"]))
 def test_random_graphs_keep_the_invariants(chips, graph, chip_name, strategy):
     _check(graph, chips[chip_name], strategy)

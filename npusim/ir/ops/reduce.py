@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npusim.ir.graph import Graph, Node
-from npusim.ir.ops import FusionKind, per_input_element, register, same_rows
+from npusim.ir.ops import FusionKind, per_input_element, register
 
 
 def _reduce_rows(node: Node, graph: Graph, rows: int) -> dict[str, int] | None:

@@ -11,20 +11,26 @@ import numpy as np
 
 
 @numba.njit(cache=True)
+def fma32_scalar(a, b, c):
+    """fma(a, b, c) of three float32 values, rounded once to float32."""
+    p = np.float64(a) * np.float64(b)  # exact: 24 + 24 significant bits
+    s = p + np.float64(c)
+    bb = s - p
+    err = (p - (s - bb)) + (np.float64(c) - bb)  # exact rounding error of p + c
+    r = np.float32(s)
+    rd = np.float64(r)
+    if err != 0.0 and rd != s:
+        other = np.nextafter(r, np.float32(np.inf) if s > rd else np.float32(-np.inf))
+        od = np.float64(other)
+        if s == (rd + od) / 2.0 and (err > 0.0) != (rd > s):
+            r = other
+    return r
+
+
+@numba.njit(cache=True)
 def _fma32_flat(a, b, c, out):
     for i in range(out.size):
-        p = np.float64(a[i]) * np.float64(b[i])  # exact: 24 + 24 significant bits
-        s = p + np.float64(c[i])
-        bb = s - p
-        err = (p - (s - bb)) + (np.float64(c[i]) - bb)  # exact rounding error of p + c
-        r = np.float32(s)
-        rd = np.float64(r)
-        if err != 0.0 and rd != s:
-            other = np.nextafter(r, np.float32(np.inf) if s > rd else np.float32(-np.inf))
-            od = np.float64(other)
-            if s == (rd + od) / 2.0 and (err > 0.0) != (rd > s):
-                r = other
-        out[i] = r
+        out[i] = fma32_scalar(a[i], b[i], c[i])
 
 
 def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -39,6 +39,15 @@ class Context:
         ev.saturated += saturated
         ev.total += total
 
+    def note_accumulator(self, node: Node, max_abs: int) -> bool:
+        """Record a layer's largest |accumulator|; False if it leaves the accumulator range
+        (the caller then goes through `check_accumulator` for the raise / clamp)."""
+        if max_abs > 2 ** (self.settings.acc_bits - 1) - 1:
+            return False
+        ev = self.events.setdefault(node.name, Events())
+        ev.max_abs_acc = max(ev.max_abs_acc, int(max_abs))
+        return True
+
     def check_accumulator(self, node: Node, acc: np.ndarray) -> np.ndarray:
         """Exact accumulators as int64; out-of-range values raise or are clamped and recorded."""
         bits = self.settings.acc_bits

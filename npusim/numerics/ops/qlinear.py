@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from npusim.errors import NumericsError
-from npusim.numerics.kernels.conv import conv
+from npusim.numerics.kernels import qadd, qconv
+from npusim.numerics.kernels.conv import conv, conv_geometry
 from npusim.numerics.kernels.dot import exact_int_matmul
 from npusim.numerics.kernels.fma import fma32
 from npusim.numerics.ops import kernel
@@ -69,12 +70,99 @@ def _conv_attrs(node):
 def qlinear_conv(node, inputs, ctx: Context):
     x, sx, zx, w, sw, zw, sy, zy = inputs[:8]
     b = inputs[8] if len(inputs) > 8 else None
-    acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
-    bias = _bias(ctx, b)
-    if bias is not None:
-        acc = acc + bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
     out_dtype = zy.dtype if zy is not None else x.dtype
+    bias = _bias(ctx, b)
+    raw = _int8_conv(node, x, zx, w, zw)
+    if raw is None:
+        acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
+        if bias is not None:
+            acc = acc + bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
+        return [_finish(node, ctx, acc, sx, sw, sy, zy, out_dtype, 1)]
+    cols, out_shape, packed = raw
+    correction = -_i32(zx) * packed.row_sums
+    if bias is not None:
+        correction = correction + bias
+    if ctx.settings.scheme == "ort":
+        y = _requantize_ort(node, ctx, cols, packed, correction, sx, sw, sy, zy, out_dtype,
+                            out_shape)
+        if y is not None:
+            return [y]
+    acc = _raw_acc(cols, packed, correction, out_shape)
     return [_finish(node, ctx, acc, sx, sw, sy, zy, out_dtype, 1)]
+
+
+def _int8_conv(node, x, zx, w, zw):
+    """im2col matrices (one per image, (P, K) 8-bit), the output shape and the packed
+    weights for the numba kernels, or None where they do not apply (then the float64-exact
+    path runs).
+
+    Applies to 2-D, ungrouped convolutions of 8-bit activations (one zero point) with int8
+    weights of zero point 0, whose raw sums provably fit int32.
+    """
+    if (x.ndim != 4 or w.ndim != 4 or node.attr("group", 1) != 1 or x.dtype.kind not in "iu"
+            or x.dtype.itemsize != 1 or w.dtype != np.int8 or x.shape[1] != w.shape[1]
+            or (zw is not None and np.any(zw)) or (zx is not None and np.size(zx) != 1)):
+        return None
+    packed = qconv.packed_weights(w)
+    if packed.raw_bound > qconv.INT32_MAX:
+        return None
+    a = _conv_attrs(node)
+    strides, pads, dilations = conv_geometry(x.shape, w.shape, strides=a["strides"],
+                                             pads=a["pads"], dilations=a["dilations"],
+                                             auto_pad=a["auto_pad"])
+    n, c, h, wd = x.shape
+    m, _, kh, kw = w.shape
+    out_h = (h + pads[0] + pads[2] - ((kh - 1) * dilations[0] + 1)) // strides[0] + 1
+    out_w = (wd + pads[1] + pads[3] - ((kw - 1) * dilations[1] + 1)) // strides[1] + 1
+    if out_h <= 0 or out_w <= 0:
+        return None
+    pad_value = x.dtype.type(_i32(zx))  # x - zx = 0 in the padding, as in the float path
+    cols = []
+    for i in range(n):
+        col = np.empty((out_h * out_w, c * kh * kw), x.dtype)
+        qconv.im2col(np.ascontiguousarray(x[i]), kh, kw, strides[0], strides[1], dilations[0],
+                     dilations[1], pads[0], pads[1], out_h, out_w, pad_value, col)
+        cols.append(col)
+    return cols, (n, m, out_h, out_w), packed
+
+
+def _raw_acc(cols, packed, correction, out_shape):
+    """Exact accumulators (N, M, OH, OW) int64: raw int32 sums plus a per-channel correction."""
+    n, m = out_shape[:2]
+    sums = np.empty((n, cols[0].shape[0], m), np.int32)
+    for i, col in enumerate(cols):
+        qconv.gemm_int32(col, packed.matrix, sums[i])
+    acc = sums.astype(np.int64) + correction
+    return acc.transpose(0, 2, 1).reshape(out_shape)
+
+
+def _requantize_ort(node, ctx: Context, cols, packed, correction, sx, sw, sy, zy, out_dtype,
+                    out_shape):
+    """GEMM and `ort` requantization in one numba pass; None where an accumulator leaves the
+    accumulator range (the caller's general path then raises or records the overflow)."""
+    n, m = out_shape[:2]
+    mult = (np.asarray(sx, np.float32) * np.asarray(sw, np.float32).reshape(-1)).astype(
+        np.float32)
+    mult = (mult / np.asarray(sy, np.float32)).astype(np.float32)
+    mult = np.ascontiguousarray(np.broadcast_to(mult.reshape(-1), (m,)))
+    if not np.all(np.abs(mult) < 2.0**30):  # the int64 rounding below stays in range
+        return None
+    lo, hi = int_range(out_dtype)
+    clamp = node.attr("_clamp")
+    if clamp is not None:
+        lo, hi = max(lo, clamp[0]), min(hi, clamp[1])
+    y = np.empty(out_shape, out_dtype)
+    flat = y.reshape(n, m, -1)
+    saturated, biggest = 0, 0
+    correction = np.ascontiguousarray(correction, np.int64)
+    for i, col in enumerate(cols):
+        s, b = qconv.gemm_requantize_ort(col, packed.matrix, correction, mult, _i32(zy), lo,
+                                         hi, flat[i])
+        saturated, biggest = saturated + int(s), max(biggest, int(b))
+    if not ctx.note_accumulator(node, biggest):
+        return None
+    ctx.record_saturation(node, saturated, y.size)
+    return y
 
 
 @kernel("QLinearMatMul")
@@ -117,7 +205,12 @@ def conv_integer(node, inputs, ctx: Context):
     x, w = inputs[0], inputs[1]
     zx = inputs[2] if len(inputs) > 2 else None
     zw = inputs[3] if len(inputs) > 3 else None
-    acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
+    raw = _int8_conv(node, x, zx, w, zw)
+    if raw is None:
+        acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
+    else:
+        cols, out_shape, packed = raw
+        acc = _raw_acc(cols, packed, -_i32(zx) * packed.row_sums, out_shape)
     return [ctx.check_accumulator(node, acc).astype(np.int32)]
 
 
@@ -137,6 +230,9 @@ def qlinear_add(node, inputs, ctx: Context):
     out_dtype = zc.dtype if zc is not None else a.dtype
     scheme = ctx.settings.scheme
     if scheme == "ort":
+        y = _mlas_add_8bit(node, ctx, a, b, sa, za, sb, zb, sc, zc, out_dtype)
+        if y is not None:
+            return [y]
         v = _mlas_add(a, b, sa, za, sb, zb, sc, zc)
     elif scheme == "tflite":
         v = _tflite_add(a, b, sa, za, sb, zb, sc, zc)
@@ -164,12 +260,37 @@ def _i32(v) -> int:
     return 0 if v is None else int(np.asarray(v).reshape(-1)[0])
 
 
-def _mlas_add(a, b, sa, za, sb, zb, sc, zc):
+def _mlas_add_constants(sa, za, sb, zb, sc, zc):
     ra = np.float32(_f32(sa) / _f32(sc))
     rb = np.float32(_f32(sb) / _f32(sc))
     # (float)zc - (ra * za + rb * zb), compiled with FMA contraction of the first product
     inner = fma32(ra, np.float32(_i32(za)), np.float32(rb * np.float32(_i32(zb))))
     fixed = np.float32(np.float32(_i32(zc)) - inner)
+    return ra, rb, fixed
+
+
+def _mlas_add_8bit(node, ctx, a, b, sa, za, sb, zb, sc, zc, out_dtype):
+    """The same-shape 8-bit case as a table lookup; None for any other (broadcasts)."""
+    if (a.shape != b.shape or a.dtype.itemsize != 1 or b.dtype.itemsize != 1
+            or a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or out_dtype.kind not in "iu"):
+        return None
+    ra, rb, fixed = _mlas_add_constants(sa, za, sb, zb, sc, zc)
+    lo, hi = int_range(out_dtype)
+    clamp = node.attr("_clamp")
+    if clamp is not None:
+        lo, hi = max(lo, clamp[0]), min(hi, clamp[1])
+    values, clamped = qadd.add_table(a.dtype, b.dtype, np.dtype(out_dtype), ra, rb, fixed,
+                                     lo, hi)
+    y = np.empty(a.shape, out_dtype)
+    sat = qadd.apply_table(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+                           np.ascontiguousarray(b).reshape(-1).view(np.uint8), values, clamped,
+                           y.reshape(-1))
+    ctx.record_saturation(node, int(sat), y.size)
+    return y
+
+
+def _mlas_add(a, b, sa, za, sb, zb, sc, zc):
+    ra, rb, fixed = _mlas_add_constants(sa, za, sb, zb, sc, zc)
     af = a.astype(np.float32)
     bf = b.astype(np.float32)
     if a.size == 1 and b.size != 1:

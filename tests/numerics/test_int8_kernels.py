@@ -1,0 +1,133 @@
+"""The numba int8 fast paths (im2col + int32 GEMM with fused `ort` requantization, the
+QLinearAdd table) against onnxruntime, and against the general float64-exact path for every
+scheme, on geometries that hit the tile remainders (odd pixel counts, M not a multiple of 8),
+padding, strides, dilation, clamps and saturation."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from npusim.ir import Node
+from npusim.numerics.ops import qlinear
+from npusim.numerics.ops.context import Context, Settings
+from numerics_oracle import ort_session
+
+GEOMETRIES = [  # (C, H, W, M, kernel, stride, pad, dilation)
+    (3, 9, 7, 13, 3, 1, 1, 1),
+    (5, 8, 8, 16, 1, 1, 0, 1),
+    (4, 11, 10, 9, 3, 2, 1, 1),
+    (6, 7, 9, 8, 3, 1, 2, 2),
+    (2, 13, 13, 7, 7, 2, 3, 1),
+    (16, 5, 5, 33, 1, 2, 0, 1),
+]
+
+
+def _conv_inputs(rng, c, m, k, x_dtype=np.uint8):
+    lo, hi = (0, 256) if x_dtype == np.uint8 else (-128, 128)
+    w = rng.integers(-127, 128, (m, c, k, k)).astype(np.int8)
+    sx = np.float32(rng.uniform(0.01, 0.05))
+    sw = rng.uniform(0.001, 0.02, m).astype(np.float32)
+    sy = np.float32(rng.uniform(0.05, 0.5))
+    zx = x_dtype(rng.integers(lo, hi))
+    zy = np.uint8(rng.integers(0, 256))
+    bias = rng.integers(-20000, 20000, m).astype(np.int32)
+    return w, sx, zx, sw, sy, zy, bias
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES)
+def test_qlinear_conv_fast_path_matches_onnxruntime(geom):
+    c, h, wd, m, k, s, p, d = geom
+    rng = np.random.default_rng(hash(geom) % 2**32)
+    w, sx, zx, sw, sy, zy, bias = _conv_inputs(rng, c, m, k)
+    x = rng.integers(0, 256, (2, c, h, wd)).astype(np.uint8)
+    inits = [numpy_helper.from_array(np.asarray(v), n) for v, n in (
+        (sx, "sx"), (zx, "zx"), (w, "w"), (sw, "sw"), (np.zeros(m, np.int8), "zw"),
+        (sy, "sy"), (zy, "zy"), (bias, "b"))]
+    node = helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"],
+                            ["y"], name="conv", strides=[s, s], pads=[p] * 4,
+                            dilations=[d, d])
+    u8 = onnx.TensorProto.UINT8
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", u8, x.shape)],
+                          [helper.make_tensor_value_info("y", u8, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    theirs = ort_session(model).run(None, {"x": x})[0]
+    ours = qlinear.qlinear_conv(Node("conv", "QLinearConv", tuple("abcdefghi"), ("y",),
+                                     {"strides": (s, s), "pads": (p,) * 4,
+                                      "dilations": (d, d)}),
+                                [x, sx, zx, w, sw, np.zeros(m, np.int8), sy, zy, bias],
+                                Context())[0]
+    assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
+
+
+def _general_path(node, inputs, ctx):
+    """The float64-exact convolution and numpy requantization the fast path replaces."""
+    x, sx, zx, w, sw, zw, sy, zy, b = inputs
+    acc = qlinear._int_conv(qlinear._centered(x, zx), qlinear._centered(w, zw, 0), node)
+    acc = acc + qlinear._bias(ctx, b).reshape(1, -1, 1, 1)
+    return qlinear._finish(node, ctx, acc, sx, sw, sy, zy, zy.dtype, 1)
+
+
+@pytest.mark.parametrize("scheme", ["ort", "onnx-ref", "tflite", "npu-shift"])
+@pytest.mark.parametrize("x_dtype", [np.uint8, np.int8])
+def test_fast_conv_equals_general_path(scheme, x_dtype):
+    rng = np.random.default_rng(7)
+    for c, h, wd, m, k, s, p, d in GEOMETRIES:
+        w, sx, zx, sw, sy, zy, bias = _conv_inputs(rng, c, m, k, x_dtype)
+        lo, hi = (0, 256) if x_dtype == np.uint8 else (-128, 128)
+        x = rng.integers(lo, hi, (1, c, h, wd)).astype(x_dtype)
+        sy = np.float32(sy / 8)  # push some outputs into saturation
+        bias[::3] = rng.integers(-(2**26), 2**26, bias[::3].size)  # f32(acc) rounds > 2^24
+        attrs = {"strides": (s, s), "pads": (p,) * 4, "dilations": (d, d),
+                 "_clamp": (int(zy), 255)}
+        node = Node("conv", "QLinearConv", tuple("abcdefghi"), ("y",), attrs)
+        inputs = [x, sx, zx, w, sw, np.zeros(m, np.int8), sy, zy, bias]
+        fast_ctx, slow_ctx = Context(Settings(scheme=scheme)), Context(Settings(scheme=scheme))
+        fast = qlinear.qlinear_conv(node, inputs, fast_ctx)[0]
+        slow = _general_path(node, inputs, slow_ctx)
+        assert fast.dtype == slow.dtype and fast.tobytes() == slow.tobytes()
+        assert fast_ctx.events == slow_ctx.events  # saturation counts, largest |acc|
+        assert fast_ctx.events["conv"].saturated > 0
+
+
+def test_fast_conv_accumulator_overflow_still_raises():
+    # raw sums fit int32, but the bias pushes the accumulator out of range
+    x = np.full((1, 4, 3, 3), 255, np.uint8)
+    w = np.full((2, 4, 1, 1), 127, np.int8)
+    node = Node("big", "QLinearConv", tuple("abcdefghi"), ("y",), {})
+    inputs = [x, np.float32(1), np.uint8(0), w, np.float32([1, 1]), np.zeros(2, np.int8),
+              np.float32(1e9), np.uint8(0), np.array([2**31 - 1, 0], np.int32)]
+    from npusim.errors import NumericsError
+    with pytest.raises(NumericsError, match="big"):
+        qlinear.qlinear_conv(node, inputs, Context())
+    ctx = Context(Settings(on_overflow="record"))
+    qlinear.qlinear_conv(node, inputs, ctx)
+    assert ctx.events["big"].overflow == 9
+
+
+@pytest.mark.parametrize("dtypes", [(np.uint8, np.uint8, np.uint8), (np.int8, np.int8, np.int8),
+                                    (np.uint8, np.int8, np.uint8)])
+def test_qlinear_add_table_equals_mlas_formula(dtypes):
+    rng = np.random.default_rng(11)
+    a_dt, b_dt, c_dt = dtypes
+
+    def draw(dt, shape):
+        info = np.iinfo(dt)
+        return rng.integers(info.min, info.max + 1, shape).astype(dt)
+
+    for _ in range(5):
+        a, b = draw(a_dt, (2, 3, 17, 19)), draw(b_dt, (2, 3, 17, 19))
+        sa, sb, sc = (np.float32(rng.uniform(0.005, 0.1)) for _ in range(3))
+        za, zb, zc = draw(a_dt, ()), draw(b_dt, ()), draw(c_dt, ())
+        node = Node("add", "QLinearAdd", tuple("abcdefgh"), ("y",), {"_clamp": (int(zc), 127)})
+        ctx = Context()
+        ours = qlinear.qlinear_add(node, [a, sa, za, b, sb, zb, sc, zc], ctx)[0]
+        ref_ctx = Context()
+        v = qlinear._mlas_add(a, b, sa, za, sb, zb, sc, zc)
+        ref = qlinear._clamp(node, ref_ctx, v, np.dtype(c_dt), zc)
+        assert ours.dtype == ref.dtype and ours.tobytes() == ref.tobytes()
+        assert ctx.events == ref_ctx.events
+

@@ -16,8 +16,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import __version__, api
+from npusim.cli_args import add_fusion_args, add_model_args
 from npusim.errors import NpusimError
-from npusim.ir import Precision
 
 EXIT_USER_ERROR = 2
 
@@ -50,9 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("simulate", help="per-layer latency of a model on a chip")
-    _model_args(s)
-    s.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
-    _fusion_args(s)
+    add_model_args(s)
+    add_fusion_args(s)
     s.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     s.add_argument("--csv", metavar="FILE", help="write the per-layer table as CSV")
     s.add_argument("--trace", metavar="FILE", help="schedule the plan on the chip's units and "
@@ -62,9 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_simulate)
 
     pl = sub.add_parser("plan", help="operator fusion plan: groups, tiling, DDR traffic")
-    _model_args(pl)
-    pl.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
-    _fusion_args(pl)
+    add_model_args(pl)
+    add_fusion_args(pl)
     pl.add_argument("--compare", action="store_true",
                     help="the four strategies side by side (none, rules, greedy, dp)")
     pl.add_argument("--json", metavar="FILE", help="write the plan (or comparison) as JSON")
@@ -98,21 +96,6 @@ def _parser() -> argparse.ArgumentParser:
         numerics_cli.add_arguments(n)
         n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
     return p
-
-
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
-    p.add_argument("--chip", required=True,
-                   help="bundled profile name (npusim chips) or path of a YAML profile")
-    p.add_argument("--shapes", metavar="NAME:DIMS,...",
-                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
-
-
-def _fusion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--fusion", default="dp", choices=["none", "rules", "greedy", "dp"],
-                   help="fusion strategy (default dp: the exact planner)")
-    p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
-                   help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")
 
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:

@@ -11,20 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from npusim.fusion import STRATEGIES
-from npusim.ir import Precision
+from npusim.cli_args import add_fusion_args, add_model_args
 from npusim.schedule.memory_map import MemoryMap, Placement
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
-    p.add_argument("--chip", required=True,
-                   help="bundled profile name (npusim chips) or path of a YAML profile")
-    p.add_argument("--shapes", metavar="NAME:DIMS,...",
-                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
-    p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
-    p.add_argument("--fusion", default="dp", choices=STRATEGIES,
-                   help="fusion strategy of the plan that is scheduled (default dp)")
+    add_model_args(p)
+    add_fusion_args(p, objective=False)
     p.add_argument("--at", metavar="LAYER",
                    help="show only what is resident while LAYER (an ONNX node name) runs")
     p.add_argument("--level", metavar="NAME", help="show only this memory level")

@@ -1,0 +1,28 @@
+"""Command-line arguments every subcommand that simulates a model on a chip shares, so that
+`npusim simulate`, `plan`, `memory` and `report` spell them the same way."""
+
+from __future__ import annotations
+
+import argparse
+
+from npusim.fusion import STRATEGIES
+from npusim.ir import Precision
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """MODEL, --chip, --shapes, --precision."""
+    p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
+    p.add_argument("--chip", required=True,
+                   help="bundled profile name (npusim chips) or path of a YAML profile")
+    p.add_argument("--shapes", metavar="NAME:DIMS,...",
+                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
+    p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+
+
+def add_fusion_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
+    """--fusion (and --objective)."""
+    p.add_argument("--fusion", default="dp", choices=STRATEGIES,
+                   help="fusion strategy (default dp: the exact planner)")
+    if objective:
+        p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
+                       help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")

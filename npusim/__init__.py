@@ -2,7 +2,8 @@
 
 Public API: `simulate` (per-layer latency on a chip), `plan` / `compare` (operator fusion),
 `run_numerics` (bit-accurate int8/fp16 execution and per-layer error), `memory_layout` (where
-every tensor lives on the chip, from when to when), `load` (the canonical
+every tensor lives on the chip, from when to when), `run_sweep` (design-space sweeps), `load`
+(the canonical
 IR), `load_chip` (a validated hardware profile). User mistakes raise `NpusimError`.
 """
 
@@ -14,7 +15,8 @@ from npusim.result import LayerRow, Report, Totals
 __version__ = "0.1.0"
 
 __all__ = ["Chip", "LayerRow", "NpusimError", "Report", "Totals", "__version__", "compare",
-           "load", "load_chip", "memory_layout", "plan", "run_numerics", "simulate"]
+           "load", "load_chip", "memory_layout", "plan", "run_numerics", "run_sweep",
+           "simulate"]
 
 
 def __getattr__(name: str):
@@ -25,4 +27,7 @@ def __getattr__(name: str):
     if name == "memory_layout":
         from npusim.schedule import memory_layout
         return memory_layout
+    if name == "run_sweep":
+        from npusim.sweep import run_sweep
+        return run_sweep
     raise AttributeError(f"module 'npusim' has no attribute '{name}'")

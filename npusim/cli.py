@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     memory_cli.add_arguments(m)
     m.set_defaults(run=memory_cli.main)
 
+    from npusim.sweep import cli as sweep_cli
+    sw = sub.add_parser("sweep", help="design-space sweep over profile overrides, models, "
+                        "fusion strategies and precisions (joblib or Dask)")
+    sweep_cli.add_arguments(sw)
+    sw.set_defaults(run=sweep_cli.main)
+
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
     c.add_argument("name", nargs="?", help="profile name or YAML path (for 'show')")

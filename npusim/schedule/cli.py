@@ -35,6 +35,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
                        fusion=args.fusion)
     if args.level:
         mm.level(args.level)  # an unknown level is a user error naming the known ones
+    if args.at:
+        mm.window(args.at)  # likewise an unknown layer, before anything is printed
     tl = mm.timeline
     console.print(escape(
         f"{mm.model} on {mm.chip} ({mm.precision}, fusion {mm.strategy}): latency "

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     memory_cli.add_arguments(m)
     m.set_defaults(run=memory_cli.main)
 
+    from npusim.report import html as report_html
+    r = sub.add_parser("report", help="self-contained HTML report of a model on a chip")
+    report_html.add_arguments(r)
+    r.set_defaults(run=report_html.main)
+
     from npusim.sweep import cli as sweep_cli
     sw = sub.add_parser("sweep", help="design-space sweep over profile overrides, models, "
                         "fusion strategies and precisions (joblib or Dask)")

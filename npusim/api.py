@@ -88,13 +88,15 @@ def build_report(p: Plan, chip: Chip) -> Report:
     costs: tuple[OpCost, ...] = p.groups
     total_ms = sum(c.latency_ms for c in costs)
     rows, start, busy = [], 0.0, defaultdict(float)
+    preferred = chip.ordered_units[0].name
     for c in costs:
         rows.append(LayerRow(
             c.name, c.op_types, c.kind.value, c.unit, c.precision.value, c.macs,
             c.vector_ops, c.bytes_loaded, c.bytes_stored, start, c.compute_ms, c.memory_ms,
             c.overhead_ms, c.latency_ms, 100.0 * c.latency_ms / total_ms if total_ms else 0.0,
             c.bound_by, c.rests_on, c.members, c.tiling.row_tiles, c.tiling.weights,
-            c.working_set_bytes, c.sram_level))
+            c.working_set_bytes, c.sram_level, c.transition_ms,
+            c.bound_by != "view" and c.unit != preferred))
         start += c.latency_ms
         busy[c.unit] += c.latency_ms
     # Throughput with frames in flight: different units can work on different frames, so

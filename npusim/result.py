@@ -36,6 +36,8 @@ class LayerRow:
     weights: str
     working_set_bytes: int
     sram_level: str | None
+    transition_ms: float  # handing inputs over from another unit (DLA <-> GPU reformat)
+    fallback: bool        # runs on a later unit of the profile because the first cannot
 
     @property
     def estimated(self) -> bool:

@@ -80,6 +80,16 @@ def test_fused_report_traces_back_to_onnx_nodes(cnn_path):
                                                  fusion="none").totals.latency_ms
 
 
+def test_dla_fallback_is_reported_with_its_hand_off(cnn_path):
+    r = npusim.simulate(cnn_path, "orin-agx-dla")
+    by_op = {x.op_types[-1]: x for x in r.layers}
+    swish = by_op["HardSwish"]  # not a DLA op
+    assert swish.unit == "gpu" and swish.fallback and swish.transition_ms > 0
+    conv = next(x for x in r.layers if x.op_types[0] == "Conv")
+    assert conv.unit == "dla" and not conv.fallback
+    assert "fallback" in to_csv(r).splitlines()[0]
+
+
 def test_unknown_precision():
     with pytest.raises(npusim.NpusimError, match="unknown precision 'int7'"):
         npusim.simulate(LIGHT / "light_squeezenet.onnx", "j5", precision="int7")

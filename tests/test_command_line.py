@@ -27,7 +27,7 @@ def test_simulate_prints_the_table_and_writes_json_csv(tmp_path, capsys, bert_pa
     report = json.loads(out_json.read_text())
     assert report["totals"]["latency_ms"] > 0 and len(report["layers"]) > 20
     header = out_csv.read_text().splitlines()[0]
-    assert header.startswith("name,op_types,unit,precision,start_ms,latency_ms,percent")
+    assert header.startswith("name,op_types,unit,fallback,precision,start_ms,latency_ms,percent")
 
 
 def test_plan_compare_prints_the_four_strategies(tmp_path, capsys):

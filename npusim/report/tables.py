@@ -12,9 +12,9 @@ from rich.table import Table
 from npusim.fusion import Plan
 from npusim.result import Report
 
-CSV_COLUMNS = ("name", "op_types", "unit", "precision", "start_ms", "latency_ms", "percent",
-               "compute_ms", "memory_ms", "overhead_ms", "bound_by", "macs", "bytes_loaded",
-               "bytes_stored", "estimated", "rests_on")
+CSV_COLUMNS = ("name", "op_types", "unit", "fallback", "precision", "start_ms", "latency_ms",
+               "percent", "compute_ms", "memory_ms", "overhead_ms", "transition_ms", "bound_by",
+               "macs", "bytes_loaded", "bytes_stored", "estimated", "rests_on")
 
 
 def to_json(report: Report) -> str:
@@ -26,10 +26,10 @@ def to_csv(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in report.layers:
-        writer.writerow([r.name, "+".join(r.op_types), r.unit, r.precision,
+        writer.writerow([r.name, "+".join(r.op_types), r.unit, int(r.fallback), r.precision,
                          f"{r.start_ms:.6f}", f"{r.latency_ms:.6f}", f"{r.percent:.3f}",
                          f"{r.compute_ms:.6f}", f"{r.memory_ms:.6f}", f"{r.overhead_ms:.6f}",
-                         r.bound_by, r.macs, r.bytes_loaded, r.bytes_stored,
+                         f"{r.transition_ms:.6f}", r.bound_by, r.macs, r.bytes_loaded, r.bytes_stored,
                          int(r.estimated), ";".join(r.rests_on)])
     return out.getvalue()
 
@@ -48,17 +48,27 @@ def layer_table(report: Report, *, show_views: bool = False) -> Table:
                          ("DDR ms", "right"), ("bound", "left"), ("MMACs", "right"),
                          ("DDR in KB", "right"), ("DDR out KB", "right")):
         table.add_column(col, justify=justify, overflow="fold")
+    handoffs = any(r.transition_ms for r in report.layers)
+    if handoffs:
+        table.add_column("hand-off ms", justify="right")
     hidden = 0
     for r in report.layers:
         if r.bound_by == "view" and not show_views:
             hidden += 1
             continue
         mark = "*" if r.estimated else ""
-        table.add_row(escape(r.name), "+".join(r.op_types), r.unit,
+        extra = (f"{r.transition_ms:.4f}",) if handoffs else ()
+        table.add_row(escape(r.name), "+".join(r.op_types),
+                      f"{r.unit} (fallback)" if r.fallback else r.unit,
                       f"{r.latency_ms:.4f}{mark}", f"{r.percent:.1f}", f"{r.compute_ms:.4f}",
                       f"{r.memory_ms:.4f}", r.bound_by, f"{r.macs / 1e6:.2f}",
-                      f"{r.bytes_loaded / 1e3:.1f}", f"{r.bytes_stored / 1e3:.1f}")
+                      f"{r.bytes_loaded / 1e3:.1f}", f"{r.bytes_stored / 1e3:.1f}", *extra)
     notes = []
+    fallbacks = sum(r.fallback for r in report.layers)
+    if fallbacks:
+        notes.append(f"{fallbacks} layer(s) run on a fallback unit because "
+                     f"{report.chip}'s first unit cannot run them; hand-off ms is the "
+                     "reformat at each unit change")
     if hidden:
         notes.append(f"{hidden} view ops (Reshape, Flatten, Q/DQ folded into int kernels, ...) "
                      "cost nothing and are hidden; "

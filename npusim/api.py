@@ -52,10 +52,8 @@ def plan(model: ModelLike, chip: str | os.PathLike | Chip,
          objective: str = "latency") -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    precision = parse_precision(precision)
-    hw = load_chip(chip)
-    graph = load(model, shapes, zoo_weights="light")  # cost needs shapes, not weight values
-    return fusion.plan(graph, hw, precision, strategy, objective, _model_name(model, graph))
+    graph, hw, precision, name = _prepare(model, chip, shapes, precision)
+    return fusion.plan(graph, hw, precision, strategy, objective, name)
 
 
 def compare(model: ModelLike, chip: str | os.PathLike | Chip,
@@ -64,11 +62,8 @@ def compare(model: ModelLike, chip: str | os.PathLike | Chip,
             ) -> tuple[Plan, ...]:
     """The four fusion strategies side by side, sharing one cost model."""
     from npusim.cost import CostModel
-    precision = parse_precision(precision)
-    hw = load_chip(chip)
-    graph = load(model, shapes, zoo_weights="light")
+    graph, hw, precision, name = _prepare(model, chip, shapes, precision)
     costs = CostModel(graph, hw, precision)
-    name = _model_name(model, graph)
     return tuple(fusion.plan(graph, hw, precision, s, objective, name, cost_model=costs)
                  for s in fusion.STRATEGIES)
 
@@ -81,6 +76,15 @@ def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
     the fused groups of the `fusion` strategy (`none` prices every op alone)."""
     hw = load_chip(chip)
     return build_report(plan(model, hw, shapes, precision, fusion, objective), hw)
+
+
+def _prepare(model: ModelLike, chip, shapes, precision) -> tuple[Graph, Chip, Precision, str]:
+    """The graph (cost needs shapes, not weight values: zoo models load light), the chip,
+    the precision and the model's display name."""
+    precision = parse_precision(precision)
+    hw = load_chip(chip)
+    graph = load(model, shapes, zoo_weights="light")
+    return graph, hw, precision, _model_name(model, graph)
 
 
 def build_report(p: Plan, chip: Chip) -> Report:

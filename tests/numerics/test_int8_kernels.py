@@ -1,7 +1,9 @@
-"""The numba int8 fast paths (im2col + int32 GEMM with fused `ort` requantization, the
-QLinearAdd table) against onnxruntime, and against the general float64-exact path for every
-scheme, on geometries that hit the tile remainders (odd pixel counts, M not a multiple of 8),
-padding, strides, dilation, clamps and saturation."""
+"""The numba int8 fast paths (the AVX-512 VNNI direct convolution over channels-last memory
+and the portable im2col + int32 GEMM, both with fused `ort` requantization; QLinearAdd in
+vector FMAs; the integer MaxPool) against onnxruntime, and against the general float64-exact
+path for every scheme, on geometries that hit the tile remainders (odd pixel counts, M not a
+multiple of 8 or 16, a partial 64-channel group), padding, strides, dilation, clamps and
+saturation."""
 
 from __future__ import annotations
 
@@ -22,7 +24,20 @@ GEOMETRIES = [  # (C, H, W, M, kernel, stride, pad, dilation)
     (6, 7, 9, 8, 3, 1, 2, 2),
     (2, 13, 13, 7, 7, 2, 3, 1),
     (16, 5, 5, 33, 1, 2, 0, 1),
+    (8, 6, 6, 80, 3, 1, 1, 1),     # a second 64-channel group with one 16-channel block
+    (64, 5, 4, 130, 1, 1, 0, 1),   # plain GEMM on channels-last memory, M % 16 != 0
 ]
+
+
+@pytest.fixture(params=["vnni", "portable"])
+def conv_path(request, monkeypatch):
+    """Each test runs on the AVX-512 VNNI kernels (where the CPU has them) and on the
+    portable im2col kernels."""
+    if request.param == "vnni" and not qlinear.vnni.AVAILABLE:
+        pytest.skip("no AVX-512 VNNI on this CPU")
+    if request.param == "portable":
+        monkeypatch.setattr(qlinear.vnni, "AVAILABLE", False)
+    return request.param
 
 
 def _conv_inputs(rng, c, m, k, x_dtype=np.uint8):
@@ -38,7 +53,7 @@ def _conv_inputs(rng, c, m, k, x_dtype=np.uint8):
 
 
 @pytest.mark.parametrize("geom", GEOMETRIES)
-def test_qlinear_conv_fast_path_matches_onnxruntime(geom):
+def test_qlinear_conv_fast_path_matches_onnxruntime(geom, conv_path):
     c, h, wd, m, k, s, p, d = geom
     rng = np.random.default_rng(hash(geom) % 2**32)
     w, sx, zx, sw, sy, zy, bias = _conv_inputs(rng, c, m, k)
@@ -73,7 +88,7 @@ def _general_path(node, inputs, ctx):
 
 @pytest.mark.parametrize("scheme", ["ort", "onnx-ref", "tflite", "npu-shift"])
 @pytest.mark.parametrize("x_dtype", [np.uint8, np.int8])
-def test_fast_conv_equals_general_path(scheme, x_dtype):
+def test_fast_conv_equals_general_path(scheme, x_dtype, conv_path):
     rng = np.random.default_rng(7)
     for c, h, wd, m, k, s, p, d in GEOMETRIES:
         w, sx, zx, sw, sy, zy, bias = _conv_inputs(rng, c, m, k, x_dtype)
@@ -93,7 +108,7 @@ def test_fast_conv_equals_general_path(scheme, x_dtype):
         assert fast_ctx.events["conv"].saturated > 0
 
 
-def test_fast_conv_accumulator_overflow_still_raises():
+def test_fast_conv_accumulator_overflow_still_raises(conv_path):
     # raw sums fit int32, but the bias pushes the accumulator out of range
     x = np.full((1, 4, 3, 3), 255, np.uint8)
     w = np.full((2, 4, 1, 1), 127, np.int8)
@@ -131,3 +146,58 @@ def test_qlinear_add_table_equals_mlas_formula(dtypes):
         assert ours.dtype == ref.dtype and ours.tobytes() == ref.tobytes()
         assert ctx.events == ref_ctx.events
 
+
+
+def _qconv_node(name, s, p):
+    return Node(name, "QLinearConv", tuple("abcdefghi"), ("y",),
+                {"strides": (s, s), "pads": (p,) * 4, "dilations": (1, 1)})
+
+
+def test_channels_last_views_chain_like_contiguous_arrays():
+    """Integer kernels return NCHW views of channels-last memory; a conv, add and max pool
+    reading such views give the bytes they give on C-contiguous copies of them."""
+    from npusim.numerics.ops import floating
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (2, 8, 9, 10)).astype(np.uint8)
+    w1, sx, zx, sw1, sy, zy, b1 = _conv_inputs(rng, 8, 12, 3)
+    y1 = qlinear.qlinear_conv(_qconv_node("c1", 1, 1), [x, sx, zx, w1, sw1,
+                              np.zeros(12, np.int8), sy, zy, b1], Context())[0]
+    assert y1.shape == (2, 12, 9, 10)
+    w2, _, _, sw2, sy2, zy2, b2 = _conv_inputs(rng, 12, 12, 1)
+    add_in = [None, np.float32(0.02), np.uint8(3), None, np.float32(0.03), np.uint8(200),
+              np.float32(0.04), np.uint8(9)]
+    pool = Node("pool", "MaxPool", ("x",), ("y",), {"kernel_shape": (3, 3), "strides": (2, 2),
+                                                   "pads": (1, 1, 1, 1)})
+    for v in (y1, np.ascontiguousarray(y1)):
+        outs = []
+        for u in (v, np.ascontiguousarray(v)):
+            y2 = qlinear.qlinear_conv(_qconv_node("c2", 1, 0), [u, sy, zy, w2, sw2,
+                                      np.zeros(12, np.int8), sy2, zy2, b2], Context())[0]
+            add_in[0], add_in[3] = u, y2
+            y3 = qlinear.qlinear_add(Node("add", "QLinearAdd", tuple("abcdefgh"), ("y",), {}),
+                                     list(add_in), Context())[0]
+            y4 = floating.max_pool(pool, [y3], Context())[0]
+            outs.append([a.tobytes() for a in (y2, y3, y4)])
+        assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("geom", [((3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 0),
+                                  ((2, 3), (1, 2), (0, 1, 1, 0), (2, 1), 0),
+                                  ((3, 3), (2, 2), (0, 0, 0, 0), (1, 1), 1),
+                                  ((3, 2), (3, 1), (2, 0, 1, 1), (1, 2), 1)])
+def test_integer_max_pool_equals_padded_windows(dtype, geom):
+    from npusim.numerics.kernels.conv import pad_spatial, windows
+    from npusim.numerics.ops import floating
+    kernel_shape, strides, pads, dilations, ceil_mode = geom
+    info = np.iinfo(dtype)
+    x = np.random.default_rng(3).integers(info.min, info.max + 1, (2, 5, 11, 9)).astype(dtype)
+    node = Node("pool", "MaxPool", ("x",), ("y",), {
+        "kernel_shape": kernel_shape, "strides": strides, "pads": pads,
+        "dilations": dilations, "ceil_mode": ceil_mode})
+    k, s, p, d = floating._pool_geometry(node, x)
+    win = windows(pad_spatial(x, p, value=info.min), k, s, d)
+    ref = win.max(axis=(-2, -1))
+    for v in (x, np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)):
+        ours = floating.max_pool(node, [v], Context())[0]
+        assert ours.dtype == ref.dtype and ours.tobytes() == ref.tobytes()

@@ -1,8 +1,9 @@
 """Array kernels the executor calls: convolution / matmul accumulation, pooling, elementwise.
 
 Integer kernels return exact accumulators: 8-bit convolutions through numba int32 kernels
-(qconv.py) where a static bound proves int32 suffices, everything else through float BLAS in
-chunks that stay exact; float kernels compute in the given dtype.
+(vnni.py with AVX-512 VNNI, channels-last; qconv.py elsewhere) where a static bound proves
+int32 suffices, everything else through float BLAS in chunks that stay exact; float kernels
+compute in the given dtype.
 """
 
 import os

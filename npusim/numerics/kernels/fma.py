@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 @numba.njit(cache=True)
@@ -39,3 +43,18 @@ def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     _fma32_flat(np.ascontiguousarray(a).ravel(), np.ascontiguousarray(b).ravel(),
                 np.ascontiguousarray(c).ravel(), out.ravel())
     return out
+
+
+@intrinsic
+def fma32_native(typingctx, a, b, c):
+    """llvm.fma.f32: the correctly rounded fused multiply-add (vfmadd where the CPU has FMA,
+    libm fmaf otherwise), so loops over it vectorize. Arguments must be float32."""
+    if not (a == b == c == types.float32):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f = ir.FloatType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f, [f, f, f]),
+                                            "llvm.fma.f32")
+        return builder.call(fn, args)
+    return types.float32(types.float32, types.float32, types.float32), codegen

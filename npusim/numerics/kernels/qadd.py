@@ -11,7 +11,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from npusim.numerics.kernels.fma import fma32_scalar
+from npusim.numerics.kernels.fma import fma32_native, fma32_scalar
+from npusim.numerics.kernels.vnni import total, zeros_i64
 
 _TABLES: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -58,3 +59,32 @@ def apply_table(a, b, values, clamped, out):
             s += clamped[j]
         sat[c] = s
     return sat.sum()
+
+
+@numba.njit(cache=True, parallel=True)
+def add_fma(a, b, ra, rb, fixed, lo, hi, out):
+    """out[i] = clamp(rne(fma(a[i], ra, fma(b[i], rb, fixed))), lo, hi) over flat 8-bit
+    arrays (their own signedness), the same values as the table, computed in vector FMAs;
+    returns the clamped count."""
+    n = out.size
+    chunk = 65536
+    n_chunks = (n + chunk - 1) // chunk
+    sat = zeros_i64(n_chunks)  # serial helpers: see vnni.py
+    # clamping t to [lo - 1, hi + 1] first keeps the int conversion in range and changes
+    # neither the clamped value nor whether it was clamped
+    flo = np.float32(lo - 1)
+    fhi = np.float32(hi + 1)
+    for c in prange(n_chunks):
+        # slices indexed from 0: LLVM then sees non-negative indices and vectorizes
+        aa = a[c * chunk:(c + 1) * chunk]
+        bb = b[c * chunk:(c + 1) * chunk]
+        oo = out[c * chunk:(c + 1) * chunk]
+        s = 0
+        for i in range(oo.size):
+            t = fma32_native(np.float32(aa[i]), ra, fma32_native(np.float32(bb[i]), rb, fixed))
+            t = min(max(t, flo), fhi)
+            v = np.int32(np.rint(t))
+            s += 1 if (v < lo) | (v > hi) else 0
+            oo[i] = min(max(v, lo), hi)
+        sat[c] = s
+    return total(sat)

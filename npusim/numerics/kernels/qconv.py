@@ -198,3 +198,36 @@ def gemm_requantize_ort(a, b, correction, multiplier, zp_out, lo, hi, out):
         sat[pb] = s
         big[pb] = top
     return sat.sum(), big.max() if n_pb else 0
+
+
+# --- channels last -------------------------------------------------------------------------
+# Integer kernels keep activations as NHWC memory behind an NCHW-shaped view
+# (`y_nhwc.transpose(0, 3, 1, 2)`): the values are the same, only the strides differ, so
+# every consumer sees an ordinary NCHW array while the next convolution (vnni.py) reads
+# each pixel's channels as one contiguous run.
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool_nhwc(x, kh, kw, sh, sw, dh, dw, pad_top, pad_left, low, y):
+    """y[n, oy, ox, c] = max over the window of x (N, H, W, C); `low` (the dtype's minimum)
+    stands for the padding, as the padded float path does."""
+    n_img, height, width, chans = x.shape
+    _, out_h, out_w, _ = y.shape
+    for t in prange(n_img * out_h):
+        n = t // out_h
+        oy = t - n * out_h
+        for ox in range(out_w):
+            for c in range(chans):
+                y[n, oy, ox, c] = low
+            for i in range(kh):
+                yy = oy * sh - pad_top + i * dh
+                if yy < 0 or yy >= height:
+                    continue
+                for j in range(kw):
+                    xx = ox * sw - pad_left + j * dw
+                    if xx < 0 or xx >= width:
+                        continue
+                    for c in range(chans):
+                        v = x[n, yy, xx, c]
+                        if v > y[n, oy, ox, c]:
+                            y[n, oy, ox, c] = v

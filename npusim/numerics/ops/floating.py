@@ -206,11 +206,29 @@ def max_pool(node, inputs, ctx):
         raise UnsupportedOpError(f"MaxPool node '{node.name}': the Indices output is not "
                                  "supported by the numerics executor")
     kernel_shape, strides, pads, dilations = _pool_geometry(node, x)
+    if x.ndim == 4 and x.dtype.kind in "iu":
+        return [_max_pool_int_2d(x, kernel_shape, strides, pads, dilations)]
     low = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf
     xp = pad_spatial(x, pads, value=low)
     win = windows(xp, kernel_shape, strides, dilations)
     axes = tuple(range(win.ndim - len(kernel_shape), win.ndim))
     return [win.max(axis=axes).astype(x.dtype)]
+
+
+def _max_pool_int_2d(x, kernel_shape, strides, pads, dilations):
+    """Integer 2-D MaxPool in numba over channels-last memory; returns an NCHW view of
+    channels-last memory, as the integer convolutions do (same values as the padded path)."""
+    from npusim.numerics.kernels.qconv import max_pool_nhwc
+    from npusim.numerics.ops.qlinear import nhwc
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel_shape, strides, dilations
+    out_h = (h + pads[0] + pads[2] - ((kh - 1) * dh + 1)) // sh + 1
+    out_w = (w + pads[1] + pads[3] - ((kw - 1) * dw + 1)) // sw + 1
+    y = np.empty((n, max(out_h, 0), max(out_w, 0), c), x.dtype)
+    if y.size:
+        max_pool_nhwc(nhwc(x), kh, kw, sh, sw, dh, dw, pads[0], pads[1],
+                      x.dtype.type(np.iinfo(x.dtype).min), y)
+    return y.transpose(0, 3, 1, 2)
 
 
 @kernel("AveragePool")

@@ -4,10 +4,11 @@ QLinearGlobalAveragePool that onnxruntime substitutes for DQ -> op -> Q."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from npusim.errors import NumericsError
-from npusim.numerics.kernels import qadd, qconv
+from npusim.numerics.kernels import qadd, qconv, vnni
 from npusim.numerics.kernels.conv import conv, conv_geometry
 from npusim.numerics.kernels.dot import exact_int_matmul
 from npusim.numerics.kernels.fma import fma32
@@ -28,6 +29,25 @@ def _centered(q: np.ndarray, zp: np.ndarray | None, channel_axis: int | None = N
         shape[channel_axis] = zp.size
         zp = zp.reshape(shape)
     return v - zp
+
+
+_CENTERED: dict = {}
+
+
+def _centered_constant(q: np.ndarray, zp, channel_axis: int):
+    """`_centered` of a weight, cached per weight array (graph constants are the same object
+    on every run) and zero point; read-only."""
+    import weakref
+    key = id(q)
+    extra = (channel_axis, None if zp is None else (np.asarray(zp).dtype.str,
+                                                    np.asarray(zp).tobytes()))
+    hit = _CENTERED.get(key)
+    if hit is not None and hit[0]() is q and hit[1] == extra:
+        return hit[2]
+    v = _centered(q, zp, channel_axis)
+    v.flags.writeable = False
+    _CENTERED[key] = (weakref.ref(q, qconv._forgetter(key, _CENTERED)), extra, v)
+    return v
 
 
 def _bias(ctx: Context, b: np.ndarray | None):
@@ -72,6 +92,17 @@ def qlinear_conv(node, inputs, ctx: Context):
     b = inputs[8] if len(inputs) > 8 else None
     out_dtype = zy.dtype if zy is not None else x.dtype
     bias = _bias(ctx, b)
+    fast = _vnni_conv(node, x, zx, w, zw)
+    if fast is not None:
+        conv, out_shape = fast
+        correction = conv.correction if bias is None else conv.correction + bias
+        if ctx.settings.scheme == "ort":
+            y = _vnni_requantize_ort(node, ctx, conv, correction, sx, sw, sy, zy, out_dtype,
+                                     out_shape)
+            if y is not None:
+                return [y]
+        return [_finish(node, ctx, _vnni_acc(conv.raw(), correction, out_shape), sx, sw, sy,
+                        zy, out_dtype, 1)]
     raw = _int8_conv(node, x, zx, w, zw)
     if raw is None:
         acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
@@ -89,6 +120,133 @@ def qlinear_conv(node, inputs, ctx: Context):
             return [y]
     acc = _raw_acc(cols, packed, correction, out_shape)
     return [_finish(node, ctx, acc, sx, sw, sy, zy, out_dtype, 1)]
+
+
+def nhwc(x: np.ndarray) -> np.ndarray:
+    """x (N, C, H, W) as a C-contiguous (N, H, W, C) array; no copy when x is already an
+    NCHW view of channels-last memory (what the integer kernels return)."""
+    t = x.transpose(0, 2, 3, 1)
+    return t if t.flags.c_contiguous else np.ascontiguousarray(t)
+
+
+def is_nhwc_view(x: np.ndarray) -> bool:
+    """x is 4-D, NCHW-shaped, over C-contiguous channels-last memory (and not plain NCHW)."""
+    return (x.ndim == 4 and not x.flags.c_contiguous
+            and x.transpose(0, 2, 3, 1).flags.c_contiguous)
+
+
+def _fast_conv_applies(node, x, zx, w, zw) -> bool:
+    return not (x.ndim != 4 or w.ndim != 4 or node.attr("group", 1) != 1
+                or x.dtype.kind not in "iu" or x.dtype.itemsize != 1 or w.dtype != np.int8
+                or x.shape[1] != w.shape[1] or (zw is not None and np.asarray(zw).any())
+                or (zx is not None and np.size(zx) != 1))
+
+
+def _out_geometry(node, x, w):
+    a = _conv_attrs(node)
+    strides, pads, dilations = conv_geometry(x.shape, w.shape, strides=a["strides"],
+                                             pads=a["pads"], dilations=a["dilations"],
+                                             auto_pad=a["auto_pad"])
+    kh, kw = w.shape[2:]
+    out_h = (x.shape[2] + pads[0] + pads[2] - ((kh - 1) * dilations[0] + 1)) // strides[0] + 1
+    out_w = (x.shape[3] + pads[1] + pads[3] - ((kw - 1) * dilations[1] + 1)) // strides[1] + 1
+    return strides, pads, dilations, out_h, out_w
+
+
+class _VnniConv:
+    """One QLinearConv / ConvInteger on the VNNI kernels: channels-last activations padded
+    (with the zero point) in space and to whole dwords in channels, the tap offsets, and the
+    per-channel correction -zx * sum w of the raw sums."""
+
+    def __init__(self, x, z, vw, strides, pads, dilations, out_h, out_w, kh, kw):
+        n, c, h, wd = x.shape
+        xh = nhwc(x)
+        if x.dtype == np.int8:  # enter as uint8 x + 128 with zero point zx + 128
+            xh = xh.view(np.uint8) ^ np.uint8(0x80)
+            z += 128
+        cp = vw.c_pad
+        if any(pads) or cp != c:
+            xp = np.full((n, h + pads[0] + pads[2], wd + pads[1] + pads[3], cp), z, np.uint8)
+            xp[:, pads[0]:pads[0] + h, pads[1]:pads[1] + wd, :c] = xh
+        else:
+            xp = xh
+        wp = xp.shape[2]
+        self.images = [xp[i].reshape(-1) for i in range(n)]
+        self.geometry = (strides[0] * wp * cp, strides[1] * cp, out_w, out_h * out_w,
+                         np.array([(i * dilations[0] * wp + j * dilations[1]) * cp
+                                   for i in range(kh) for j in range(kw)], np.int64), cp // 4)
+        self.vw = vw
+        self.correction = -z * vw.row_sums
+
+    def raw(self):
+        """Raw int32 sums (N, OH * OW, 16 * blocks), channels last."""
+        n_p = self.geometry[3]
+        out = np.empty((len(self.images), n_p, self.vw.n_blocks * vnni.LANES), np.int32)
+        for i, xi in enumerate(self.images):
+            vnni.conv_u8s8(xi, *self.geometry, self.vw.packed, self.vw.n_blocks, out[i],
+                           numba.get_num_threads())
+        return out
+
+
+def _vnni_conv(node, x, zx, w, zw):
+    """A _VnniConv and the output shape, or None where it does not apply (no AVX-512 VNNI,
+    or the conditions of `_int8_conv`)."""
+    if not vnni.AVAILABLE or not _fast_conv_applies(node, x, zx, w, zw):
+        return None
+    vw = vnni.vnni_weights(w)
+    if vw.raw_bound > qconv.INT32_MAX:
+        return None
+    strides, pads, dilations, out_h, out_w = _out_geometry(node, x, w)
+    if out_h <= 0 or out_w <= 0:
+        return None
+    kh, kw = w.shape[2:]
+    return (_VnniConv(x, _i32(zx), vw, strides, pads, dilations, out_h, out_w, kh, kw),
+            (x.shape[0], w.shape[0], out_h, out_w))
+
+
+def _vnni_acc(raw, correction, out_shape):
+    """Exact accumulators (N, M, OH, OW) int64 (an NCHW view of channels-last memory)."""
+    n, m, out_h, out_w = out_shape
+    acc = raw[:, :, :m].astype(np.int64) + correction
+    return acc.reshape(n, out_h, out_w, m).transpose(0, 3, 1, 2)
+
+
+def _ort_multiplier(sx, sw, sy, m):
+    mult = (np.asarray(sx, np.float32) * np.asarray(sw, np.float32).reshape(-1)).astype(
+        np.float32)
+    mult = (mult / np.asarray(sy, np.float32)).astype(np.float32)
+    return np.ascontiguousarray(np.broadcast_to(mult.reshape(-1), (m,)))
+
+
+def _vnni_requantize_ort(node, ctx: Context, conv: _VnniConv, correction, sx, sw, sy, zy,
+                         out_dtype, out_shape):
+    """The convolution with `ort` requantization in its epilogue, into a channels-last
+    output returned as an NCHW view; None where an accumulator leaves the accumulator range
+    (or the multiplier is out of range)."""
+    n, m, out_h, out_w = out_shape
+    mult = _ort_multiplier(sx, sw, sy, m)
+    if not np.all(np.abs(mult) < 2.0**30):  # the int64 rounding below stays in range
+        return None
+    lo, hi = int_range(out_dtype)
+    clamp = node.attr("_clamp")
+    if clamp is not None:
+        lo, hi = max(lo, clamp[0]), min(hi, clamp[1])
+    y = np.empty((n, out_h, out_w, m), out_dtype)
+    flat = y.reshape(n, out_h * out_w, m)
+    correction = np.ascontiguousarray(correction, np.int64)
+    zp = _i32(zy)
+    narrow = bool(conv.vw.raw_bound + int(np.abs(correction).max(initial=0)) < 2**31
+                  and -(2**16) < lo <= hi < 2**16 and -(2**16) < zp < 2**16)
+    saturated, biggest = 0, 0
+    for i, xi in enumerate(conv.images):
+        s, b = vnni.conv_u8s8_ort(xi, *conv.geometry, conv.vw.packed, conv.vw.n_blocks,
+                                  correction, mult, zp, lo, hi, flat[i],
+                                  numba.get_num_threads(), narrow)
+        saturated, biggest = saturated + int(s), max(biggest, int(b))
+    if not ctx.note_accumulator(node, biggest):
+        return None
+    ctx.record_saturation(node, saturated, y.size)
+    return y.transpose(0, 3, 1, 2)
 
 
 def _int8_conv(node, x, zx, w, zw):
@@ -184,7 +342,7 @@ def qgemm(node, inputs, ctx: Context):
     if float(node.attr("alpha", 1.0)) != 1.0:
         raise NumericsError(f"QGemm node '{node.name}': alpha != 1 is not supported")
     av = _centered(a, za)
-    bv = _centered(b, zb, 0 if node.attr("transB", 0) else 1)
+    bv = _centered_constant(b, zb, 0 if node.attr("transB", 0) else 1)
     if node.attr("transA", 0):
         av = av.T
     if node.attr("transB", 0):
@@ -205,6 +363,11 @@ def conv_integer(node, inputs, ctx: Context):
     x, w = inputs[0], inputs[1]
     zx = inputs[2] if len(inputs) > 2 else None
     zw = inputs[3] if len(inputs) > 3 else None
+    fast = _vnni_conv(node, x, zx, w, zw)
+    if fast is not None:
+        conv, out_shape = fast
+        return [ctx.check_accumulator(node, _vnni_acc(conv.raw(), conv.correction,
+                                                      out_shape)).astype(np.int32)]
     raw = _int8_conv(node, x, zx, w, zw)
     if raw is None:
         acc = _int_conv(_centered(x, zx), _centered(w, zw, 0), node)
@@ -270,7 +433,8 @@ def _mlas_add_constants(sa, za, sb, zb, sc, zc):
 
 
 def _mlas_add_8bit(node, ctx, a, b, sa, za, sb, zb, sc, zc, out_dtype):
-    """The same-shape 8-bit case as a table lookup; None for any other (broadcasts)."""
+    """The same-shape 8-bit case in vector FMAs (a table lookup for unusual clamp bounds);
+    None for any other (broadcasts)."""
     if (a.shape != b.shape or a.dtype.itemsize != 1 or b.dtype.itemsize != 1
             or a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or out_dtype.kind not in "iu"):
         return None
@@ -279,14 +443,23 @@ def _mlas_add_8bit(node, ctx, a, b, sa, za, sb, zb, sc, zc, out_dtype):
     clamp = node.attr("_clamp")
     if clamp is not None:
         lo, hi = max(lo, clamp[0]), min(hi, clamp[1])
-    values, clamped = qadd.add_table(a.dtype, b.dtype, np.dtype(out_dtype), ra, rb, fixed,
-                                     lo, hi)
-    y = np.empty(a.shape, out_dtype)
-    sat = qadd.apply_table(np.ascontiguousarray(a).reshape(-1).view(np.uint8),
-                           np.ascontiguousarray(b).reshape(-1).view(np.uint8), values, clamped,
-                           y.reshape(-1))
+    if is_nhwc_view(a) or is_nhwc_view(b):
+        # channels-last memory in, channels-last memory out (an NCHW view), as the convs
+        a, b = nhwc(a), nhwc(b)
+        y = np.empty(a.shape, out_dtype)
+        view = y.transpose(0, 3, 1, 2)
+    else:
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        y = view = np.empty(a.shape, out_dtype)
+    if -(2**24) < lo <= hi < 2**24:  # lo - 1 and hi + 1 are exact float32
+        sat = qadd.add_fma(a.reshape(-1), b.reshape(-1), ra, rb, fixed, lo, hi, y.reshape(-1))
+    else:
+        values, clamped = qadd.add_table(a.dtype, b.dtype, np.dtype(out_dtype), ra, rb, fixed,
+                                         lo, hi)
+        sat = qadd.apply_table(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8),
+                               values, clamped, y.reshape(-1))
     ctx.record_saturation(node, int(sat), y.size)
-    return y
+    return view
 
 
 def _mlas_add(a, b, sa, za, sb, zb, sc, zc):

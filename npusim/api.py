@@ -52,7 +52,7 @@ def plan(model: ModelLike, chip: str | os.PathLike | Chip,
          objective: str = "latency") -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    graph, hw, precision, name = _prepare(model, chip, shapes, precision)
+    graph, hw, precision, name = prepare(model, chip, shapes, precision)
     return fusion.plan(graph, hw, precision, strategy, objective, name)
 
 
@@ -61,10 +61,16 @@ def compare(model: ModelLike, chip: str | os.PathLike | Chip,
             precision: str | Precision = "int8", objective: str = "latency"
             ) -> tuple[Plan, ...]:
     """The four fusion strategies side by side, sharing one cost model."""
+    graph, hw, precision, name = prepare(model, chip, shapes, precision)
+    return compare_graph(graph, hw, precision, objective, name)
+
+
+def compare_graph(graph: Graph, chip: Chip, precision: Precision, objective: str = "latency",
+                  name: str | None = None) -> tuple[Plan, ...]:
+    """`compare` on an already prepared graph and chip."""
     from npusim.cost import CostModel
-    graph, hw, precision, name = _prepare(model, chip, shapes, precision)
-    costs = CostModel(graph, hw, precision)
-    return tuple(fusion.plan(graph, hw, precision, s, objective, name, cost_model=costs)
+    costs = CostModel(graph, chip, precision)
+    return tuple(fusion.plan(graph, chip, precision, s, objective, name, cost_model=costs)
                  for s in fusion.STRATEGIES)
 
 
@@ -78,9 +84,10 @@ def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
     return build_report(plan(model, hw, shapes, precision, fusion, objective), hw)
 
 
-def _prepare(model: ModelLike, chip, shapes, precision) -> tuple[Graph, Chip, Precision, str]:
+def prepare(model: ModelLike, chip, shapes=None, precision="int8"
+            ) -> tuple[Graph, Chip, Precision, str]:
     """The graph (cost needs shapes, not weight values: zoo models load light), the chip,
-    the precision and the model's display name."""
+    the precision and the model's display name: what every planning entry point starts from."""
     precision = parse_precision(precision)
     hw = load_chip(chip)
     graph = load(model, shapes, zoo_weights="light")

@@ -111,8 +111,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, to_csv, to_json
-    report = api.simulate(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                          fusion=args.fusion, objective=args.objective)
+    from npusim import fusion
+    graph, chip, precision, name = api.prepare(args.model, args.chip, args.shapes,
+                                               args.precision)
+    plan = fusion.plan(graph, chip, precision, args.fusion, args.objective, name)
+    report = api.build_report(plan, chip)
     if args.quiet:
         t = report.totals
         console.print(f"{report.model} on {report.chip} ({report.precision}): "
@@ -124,11 +127,10 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         _write(args.json, to_json(report))
     if args.csv:
         _write(args.csv, to_csv(report))
-    if args.trace:
+    if args.trace:  # the trace schedules the very plan the table reports
         from npusim.report.trace import write_trace
-        from npusim.schedule import memory_layout
-        layout = memory_layout(args.model, args.chip, shapes=args.shapes,
-                               precision=args.precision, fusion=args.fusion)
+        from npusim.schedule import layout_of
+        layout = layout_of(plan, graph, chip)
         write_trace(layout.timeline, layout, args.trace)
     return 0
 

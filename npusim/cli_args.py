@@ -19,10 +19,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
 
 
-def add_fusion_args(p: argparse.ArgumentParser, objective: bool = True) -> None:
-    """--fusion (and --objective)."""
+def add_fusion_args(p: argparse.ArgumentParser) -> None:
+    """--fusion and --objective."""
     p.add_argument("--fusion", default="dp", choices=STRATEGIES,
                    help="fusion strategy (default dp: the exact planner)")
-    if objective:
-        p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
-                       help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")
+    p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
+                   help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")

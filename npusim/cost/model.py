@@ -394,16 +394,6 @@ class GroupIO:
     def has_full_operands(self) -> bool:
         return bool(self.full_operands)
 
-    def copy(self) -> GroupIO:
-        io = GroupIO()
-        io.members = set(self.members)
-        io.loads = dict(self.loads)
-        io.load_aliases = {k: list(v) for k, v in self.load_aliases.items()}
-        io.full_operands = set(self.full_operands)
-        io.stores = dict(self.stores)
-        io.internal = dict(self.internal)
-        return io
-
     def max_row_tiles(self, model: CostModel) -> int:
         outs = self.stores or self.internal
         return max(1, min((model.rows[t] for t in outs), default=1))

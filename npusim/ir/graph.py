@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from npusim.errors import GraphError, ShapeError
+from npusim.errors import GraphError
 from npusim.ir.dtypes import DType
 
 
@@ -162,17 +162,6 @@ class Graph:
     def constants(self) -> tuple[Tensor, ...]:
         return tuple(t for t in self.tensors.values() if t.is_constant)
 
-    def to_networkx(self) -> nx.DiGraph:
-        """Node-level DAG: an edge u -> v for every activation u writes and v reads."""
-        g = nx.DiGraph()
-        g.add_nodes_from(n.name for n in self.nodes)
-        for node in self.nodes:
-            for inp in node.inputs:
-                src = self._producer.get(inp) if inp else None
-                if src is not None:
-                    g.add_edge(src.name, node.name, tensor=inp)
-        return g
-
     def replace(self, *, nodes: Iterable[Node] | None = None,
                 tensors: Mapping[str, Tensor] | None = None,
                 inputs: Iterable[str] | None = None,
@@ -210,10 +199,3 @@ def _topological(graph_name: str, nodes: tuple[Node, ...],
     by_name = {n.name: n for n in nodes}
     return tuple(by_name[name] for name in order)
 
-
-def require_static(graph_name: str, tensor: str, shape: Iterable[Any]) -> tuple[int, ...]:
-    """Check that every dim is a known non-negative int; name the tensor if not."""
-    dims = tuple(shape)
-    if not all(isinstance(d, int) and d >= 0 for d in dims):
-        raise ShapeError(f"graph '{graph_name}': tensor '{tensor}' has unknown shape {dims}")
-    return dims

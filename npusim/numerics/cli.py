@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=0, help="print only the N worst layers")
 
 
-def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
+def load_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """Arrays of an .npz file by name; a missing or unreadable file is a user error."""
     p = Path(path)
     if not p.is_file():
         raise NumericsError(f"{what} file '{p}' does not exist")
@@ -48,7 +49,7 @@ def _load_npz(path: str, what: str) -> dict[str, np.ndarray]:
 def _calibration(path: str | None):
     if path is None:
         return None
-    arrays = _load_npz(path, "calibration")
+    arrays = load_npz(path, "calibration")
     n = min(v.shape[0] for v in arrays.values())
     return [{k: v[i] for k, v in arrays.items()} for i in range(n)]
 
@@ -63,7 +64,7 @@ def _fmt(v, digits=2):
 
 def main(args: argparse.Namespace, console) -> int:
     from rich.table import Table
-    inputs = _load_npz(args.inputs, "inputs")
+    inputs = load_npz(args.inputs, "inputs")
     result = run_numerics(args.model, inputs, shapes=args.shapes, scheme=args.scheme,
                           precision=args.precision, calibration=_calibration(args.calibration),
                           method=args.method, accumulate=args.accumulate,

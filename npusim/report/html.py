@@ -51,18 +51,18 @@ def collect(model, chip, shapes=None, precision: str = "int8", fusion: str = "dp
             target_sqnr_db: float | None = None) -> ReportInputs:
     """Run simulate (via the strategy comparison), memory layout and, with `inputs`, numerics."""
     from npusim import api
-    from npusim.hw import load_chip
     if fusion not in STRATEGIES:
         raise NpusimError(f"unknown fusion strategy '{fusion}'; use one of "
                           f"{', '.join(STRATEGIES)}")
-    hw = load_chip(chip)
-    plans = api.compare(model, hw, shapes=shapes, precision=precision, objective=objective)
-    # the layer table is the comparison's own plan, so table and strategy rows agree
-    report = api.build_report(next(p for p in plans if p.strategy == fusion), hw)
+    graph, hw, prec, name = api.prepare(model, chip, shapes, precision)
+    plans = api.compare_graph(graph, hw, prec, objective, name)
+    # the layer table, the strategy rows and the memory picture all use the same plan
+    chosen = next(p for p in plans if p.strategy == fusion)
+    report = api.build_report(chosen, hw)
     memory_map, problem = None, None
     try:
-        from npusim.schedule import memory_layout
-        memory_map = memory_layout(model, hw, shapes=shapes, precision=precision, fusion=fusion)
+        from npusim.schedule import layout_of
+        memory_map = layout_of(chosen, graph, hw)
     except NpusimError as e:  # the rest of the page is still worth having
         problem = " ".join(str(e).split())
     numerics = None
@@ -434,8 +434,6 @@ def _memory(data: ReportInputs, estimated: Mapping[str, str]) -> str:
                                                   "bandwidth_GBps")}
     rests &= set(estimated)
     spilled = f", {len(mm.spilled)} buffers spilled to DDR" if mm.spilled else ""
-    if data.report.objective != "latency":
-        spilled += f" (the {data.report.fusion} plan for the latency objective)"
     summary = (f"Scheduled on the units and DMA channels: {tl.latency_ms:.3f} ms per frame, "
                f"{tl.fps:,.1f} FPS with frames in flight (bottleneck {tl.bottleneck}), "
                f"DMA hidden behind compute {100 * tl.dma_hidden_fraction:.0f}%, DDR "
@@ -663,7 +661,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, console) -> int:
-    inputs = load_npz(args.inputs) if args.inputs else None
+    from npusim.numerics.cli import load_npz
+    inputs = load_npz(args.inputs, "inputs") if args.inputs else None
     if args.target_sqnr is not None and inputs is None:
         raise NpusimError("--target-sqnr needs --inputs DATA.npz")
     data = write_report(args.output, args.model, args.chip, shapes=args.shapes,
@@ -677,18 +676,6 @@ def main(args: argparse.Namespace, console) -> int:
                          f"{len(data.report.layers)} groups"
                          + (", numerics" if data.numerics is not None else "")))
     return 0
-
-
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file by name; a missing or unreadable file is a user error."""
-    p = Path(path)
-    if not p.is_file():
-        raise NpusimError(f"inputs file '{p}' does not exist")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise NpusimError(f"inputs file '{p}' is not a readable .npz: {e}") from None
 
 
 _CSS = """

@@ -15,22 +15,20 @@ from npusim.schedule.timeline import Buffer, Event, GroupSpan, Lane, Timeline, s
 
 __all__ = ["Arena", "Buffer", "Event", "GroupSpan", "Lane", "Layout", "LevelUsage",
            "MemoryMap", "Placement", "Request", "Timeline", "greedy_by_size", "layout_rule",
-           "memory_layout", "pad_channel_bytes", "place", "placement_problems", "schedule",
+           "layout_of", "memory_layout", "pad_channel_bytes", "place", "placement_problems", "schedule",
            "tensor_layout", "timeline_problems"]
 
 
 def memory_layout(model, chip: str | os.PathLike | Chip, shapes=None, precision="int8",
-                  fusion: str = "dp") -> MemoryMap:
+                  fusion: str = "dp", objective: str = "latency") -> MemoryMap:
     """Where every tensor of `model` lives on `chip`, from when to when, at which address.
     `model` is anything `npusim.load` takes (a path, a ModelProto, `zoo:NAME`, a Graph)."""
     from npusim import api
     from npusim.fusion import plan as fusion_plan
-    from npusim.hw import load_chip
-    hw = chip if isinstance(chip, Chip) else load_chip(chip)
-    prec = api.parse_precision(precision)
-    graph = api.load(model, shapes, zoo_weights="light")
-    name = model if isinstance(model, str) else graph.name
-    p = fusion_plan(graph, hw, prec, strategy=fusion, model_name=os.path.basename(str(name))
-                    if not str(name).startswith("zoo:") else str(name))
-    timeline = schedule(p, graph, hw)
-    return place(timeline, p, graph, hw)
+    graph, hw, prec, name = api.prepare(model, chip, shapes, precision)
+    return layout_of(fusion_plan(graph, hw, prec, fusion, objective, name), graph, hw)
+
+
+def layout_of(plan, graph, chip: Chip) -> MemoryMap:
+    """Schedule an existing plan and place its tensors."""
+    return place(schedule(plan, graph, chip), plan, graph, chip)

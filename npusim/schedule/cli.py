@@ -17,7 +17,7 @@ from npusim.schedule.memory_map import MemoryMap, Placement
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
-    add_fusion_args(p, objective=False)
+    add_fusion_args(p)
     p.add_argument("--at", metavar="LAYER",
                    help="show only what is resident while LAYER (an ONNX node name) runs")
     p.add_argument("--level", metavar="NAME", help="show only this memory level")
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, console: Console) -> int:
     from npusim.schedule import memory_layout
     mm = memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                       fusion=args.fusion)
+                       fusion=args.fusion, objective=args.objective)
     if args.level:
         mm.level(args.level)  # an unknown level is a user error naming the known ones
     if args.at:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import npusim
+from npusim.cost import prepare_problem
 from npusim.fusion import plan
 from npusim.ir import Precision
 from npusim.schedule import place, schedule
@@ -24,7 +25,7 @@ def resnet50():
 @pytest.mark.parametrize("chip_name", ["j5", "orin-agx-dla"])
 def test_schedule_and_place_resnet50(benchmark, resnet50, chip_name):
     chip = npusim.load_chip(chip_name)
-    p = plan(resnet50, chip, Precision.INT8, strategy="dp")
-    mm = benchmark(lambda: place(schedule(p, resnet50, chip), p, resnet50, chip))
+    p = plan(prepare_problem(resnet50, chip, Precision.INT8), strategy="dp")
+    mm = benchmark(lambda: place(schedule(p)))
     assert mm.timeline.latency_ms > 0
     assert benchmark.stats.stats.mean < BUDGET_S

@@ -10,7 +10,7 @@ import argparse
 
 import npusim
 from npusim import zoo
-from npusim.cost import CostModel
+from npusim.cost import CostModel, prepare_problem
 from npusim.fusion import STRATEGIES, plan
 from npusim.hw import bundled_profiles, load_chip
 from npusim.ir import Precision
@@ -21,8 +21,8 @@ def rows(models: list[str], chips: list[str]):
         graph = npusim.load(f"zoo:{name}", zoo_weights="light")
         for chip_name in chips:
             chip = load_chip(chip_name)
-            model = CostModel(graph, chip, Precision.INT8)
-            plans = {s: plan(graph, chip, Precision.INT8, s, cost_model=model)
+            model = CostModel(prepare_problem(graph, chip, Precision.INT8))
+            plans = {s: plan(model.problem, s, cost_model=model)
                      for s in STRATEGIES}
             yield name, chip_name, plans
 

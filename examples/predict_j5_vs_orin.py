@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         t = r.totals
         star = "*" if t.estimated else " "
         busy = ", ".join(f"{u} {ms:.3f} ms" for u, ms in t.busy_ms_by_unit.items())
-        print(f"{chip:14} {t.latency_ms:>10.3f}{star} {t.fps:>9.1f} "
+        print(f"{chip:14} {t.latency_ms:>10.3f}{star} {t.throughput_fps:>9.1f} "
               f"{t.ddr_bytes_per_frame / 1e6:>8.2f} {t.layers:>7}  {busy}")
 
     for chip, r in reports.items():

@@ -1,33 +1,41 @@
-"""The public entry points; the CLI is a thin shell over these.
+"""The public entry points; the CLI, `npusim report` and sweeps are thin shells over these.
 
-`simulate` runs the pipeline: ONNX -> IR -> canonical IR -> fusion plan on a chip -> Report;
-`plan` stops at the plan. A model is a path, an `onnx.ModelProto`, or `zoo:NAME`.
+The pipeline is a chain of functions, each returning a frozen result that holds the one
+before: `prepare -> plan -> schedule -> place -> report`. `prepare` loads the model and the
+chip and computes every fact once (a `Problem`); `plan` fuses (a `Plan`); `schedule` lays the
+plan on the chip's units and DMA channels (a `Timeline`, whose makespan is the latency);
+`place` gives every buffer an address (a `MemoryMap`); `report` builds the per-layer table.
+A model is a path, an `onnx.ModelProto`, an `ir.Graph`, or `zoo:NAME`.
 """
 
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import onnx
 
 from npusim import fusion
-from npusim.cost import OpCost
+from npusim.cost import CostModel, Problem, prepare_problem
 from npusim.errors import NpusimError
 from npusim.frontend import load_graph
 from npusim.fusion import Plan
 from npusim.hw import Chip, load_chip
+from npusim.hw.schema import figure_path
 from npusim.ir import Graph, Precision
 from npusim.ir.passes import canonicalize
 from npusim.result import LayerRow, Report, Totals
+from npusim.schedule import MemoryMap, Timeline, place, schedule
 
 ModelLike = str | os.PathLike | onnx.ModelProto | Graph
+ChipLike = str | os.PathLike | Chip
+Shapes = str | dict[str, tuple[int, ...]] | None
 
 ZOO_PREFIX = "zoo:"
 
 
-def load(model: ModelLike, shapes: str | dict[str, tuple[int, ...]] | None = None, *,
-         zoo_weights: str = "random") -> Graph:
+def load(model: ModelLike, shapes: Shapes = None, *, zoo_weights: str = "random") -> Graph:
     """The canonical IR of a model (constants folded, BN folded, identities removed).
     `zoo_weights="light"` builds a zoo model with placeholder weights (structure only)."""
     if isinstance(model, Graph):
@@ -46,88 +54,131 @@ def parse_precision(precision: str | Precision) -> Precision:
         raise NpusimError(f"unknown precision '{precision}'; use one of {known}") from None
 
 
-def plan(model: ModelLike, chip: str | os.PathLike | Chip,
-         shapes: str | dict[str, tuple[int, ...]] | None = None,
+def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
+            precision: str | Precision = "int8",
+            precisions: Mapping[str, str | Precision] | None = None) -> Problem:
+    """The model (cost needs shapes, not weight values: zoo models load light) on the chip at
+    `precision` (or per node: `precisions` maps node names to another), with every fact the
+    later stages read computed once. A `Problem` passes through unchanged."""
+    if isinstance(model, Problem):
+        return model
+    if chip is None:
+        raise NpusimError("give a chip (a bundled profile name or a YAML path)")
+    default = parse_precision(precision)
+    per_node = {name: parse_precision(p) for name, p in (precisions or {}).items()}
+    hw = load_chip(chip)
+    graph = load(model, shapes, zoo_weights="light")
+    return prepare_problem(graph, hw, default, per_node, _model_name(model, graph))
+
+
+def plan(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
          precision: str | Precision = "int8", strategy: str = "dp",
          objective: str = "latency") -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    graph, hw, precision, name = prepare(model, chip, shapes, precision)
-    return fusion.plan(graph, hw, precision, strategy, objective, name)
+    return fusion.plan(prepare(model, chip, shapes, precision), strategy, objective)
 
 
-def compare(model: ModelLike, chip: str | os.PathLike | Chip,
-            shapes: str | dict[str, tuple[int, ...]] | None = None,
+def compare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
             precision: str | Precision = "int8", objective: str = "latency"
-            ) -> tuple[Plan, ...]:
-    """The four fusion strategies side by side, sharing one cost model."""
-    graph, hw, precision, name = prepare(model, chip, shapes, precision)
-    return compare_graph(graph, hw, precision, objective, name)
-
-
-def compare_graph(graph: Graph, chip: Chip, precision: Precision, objective: str = "latency",
-                  name: str | None = None) -> tuple[Plan, ...]:
-    """`compare` on an already prepared graph and chip."""
-    from npusim.cost import CostModel
-    costs = CostModel(graph, chip, precision)
-    return tuple(fusion.plan(graph, chip, precision, s, objective, name, cost_model=costs)
+            ) -> tuple[Timeline, ...]:
+    """The four fusion strategies side by side, sharing one cost model, each scheduled (the
+    Timeline holds its Plan; its makespan is that strategy's latency)."""
+    problem = prepare(model, chip, shapes, precision)
+    costs = CostModel(problem)
+    return tuple(schedule(fusion.plan(problem, s, objective, cost_model=costs))
                  for s in fusion.STRATEGIES)
 
 
-def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
-             shapes: str | dict[str, tuple[int, ...]] | None = None,
+def simulate(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
              precision: str | Precision = "int8", fusion: str = "dp",
              objective: str = "latency") -> Report:
     """Predict per-layer and total latency of one frame of `model` on `chip`; layers are
     the fused groups of the `fusion` strategy (`none` prices every op alone)."""
-    hw = load_chip(chip)
-    return build_report(plan(model, hw, shapes, precision, fusion, objective), hw)
+    return report(schedule(plan(model, chip, shapes, precision, fusion, objective)))
 
 
-def prepare(model: ModelLike, chip, shapes=None, precision="int8"
-            ) -> tuple[Graph, Chip, Precision, str]:
-    """The graph (cost needs shapes, not weight values: zoo models load light), the chip,
-    the precision and the model's display name: what every planning entry point starts from."""
-    precision = parse_precision(precision)
-    hw = load_chip(chip)
-    graph = load(model, shapes, zoo_weights="light")
-    return graph, hw, precision, _model_name(model, graph)
+def memory_layout(model: ModelLike | Problem, chip: ChipLike | None = None,
+                  shapes: Shapes = None, precision: str | Precision = "int8",
+                  fusion: str = "dp", objective: str = "latency") -> MemoryMap:
+    """Where every tensor of `model` lives on `chip`, from when to when, at which address."""
+    return place(schedule(plan(model, chip, shapes, precision, fusion, objective)))
 
 
-def build_report(p: Plan, chip: Chip) -> Report:
-    """Lay the groups end to end (one group at a time) and total them."""
-    costs: tuple[OpCost, ...] = p.groups
-    total_ms = sum(c.latency_ms for c in costs)
-    rows, start, busy = [], 0.0, defaultdict(float)
+def report(timeline: Timeline) -> Report:
+    """The per-layer table and totals of a scheduled plan. Each row runs from the end of the
+    row before to the end of its group's compute on the timeline (the wait for its inputs is
+    its own), so the rows add up to the makespan, which is the latency."""
+    p = timeline.plan
+    chip = p.chip
+    makespan = timeline.latency_ms
+    extra = _scheduling_figures(timeline)
+    estimated = chip.estimated_figures()
     preferred = chip.ordered_units[0].name
-    for c in costs:
+    real = [i for i, c in enumerate(p.groups) if not c.is_view]
+    last = real[-1] if real else None
+    rows, end = [], 0.0
+    for i, c in enumerate(p.groups):
+        start = end
+        span = timeline.span(i)
+        if span is not None:
+            end = max(end, span.compute_end_ms)
+        if i == last:
+            end = max(end, makespan)  # the last stores drain before the frame is done
+        rests = tuple(sorted(set(c.rests_on) | (
+            {f for f in extra.get(c.unit, ()) if f in estimated} if span is not None
+            and span.staged else set())))
         rows.append(LayerRow(
             c.name, c.op_types, c.kind.value, c.unit, c.precision.value, c.macs,
-            c.vector_ops, c.bytes_loaded, c.bytes_stored, start, c.compute_ms, c.memory_ms,
-            c.overhead_ms, c.latency_ms, 100.0 * c.latency_ms / total_ms if total_ms else 0.0,
-            c.bound_by, c.rests_on, c.members, c.tiling.row_tiles, c.tiling.weights,
-            c.working_set_bytes, c.sram_level, c.transition_ms,
-            c.bound_by != "view" and c.unit != preferred))
-        start += c.latency_ms
-        busy[c.unit] += c.latency_ms
-    # Throughput with frames in flight: different units can work on different frames, so
-    # the busiest unit sets the frame rate; with one unit this is 1 / latency.
-    bottleneck_ms = max(busy.values(), default=0.0)
-    used = sorted({path for c in costs for path in c.rests_on})
-    estimated = chip.estimated_figures()
+            c.vector_ops, c.bytes_loaded, c.bytes_stored, start, end, end - start,
+            100.0 * (end - start) / makespan if makespan else 0.0, c.latency_ms,
+            c.compute_ms, c.memory_ms, c.overhead_ms, c.bound_by.value, rests, c.members,
+            c.tiling.row_tiles, c.tiling.weights, c.working_set_bytes, c.sram_level,
+            c.transition_ms, not c.is_view and c.unit != preferred))
+    used = sorted({path for r in rows for path in r.rests_on})
     totals = Totals(
-        latency_ms=total_ms,
-        fps=1e3 / bottleneck_ms if bottleneck_ms else 0.0,
-        ddr_bytes_per_frame=sum(c.ddr_bytes for c in costs),
-        macs=sum(c.macs for c in costs),
-        flops=sum(2 * c.macs + c.vector_ops for c in costs),
-        layers=sum(1 for c in costs if c.bound_by != "view"),
-        busy_ms_by_unit=dict(sorted(busy.items())),
+        latency_ms=makespan,
+        serial_latency_ms=p.serial_latency_ms,
+        throughput_fps=timeline.throughput_fps,
+        bottleneck=timeline.bottleneck,
+        ddr_bytes_per_frame=timeline.ddr_bytes,
+        priced_ddr_bytes=p.ddr_bytes,
+        macs=sum(c.macs for c in p.groups),
+        flops=sum(2 * c.macs + c.vector_ops for c in p.groups),
+        layers=len(real),
+        busy_ms_by_unit=MappingProxyType(_busy_by_unit(timeline)),
+        dma_hidden_fraction=timeline.dma_hidden_fraction,
+        spilled_buffers=len(timeline.spilled),
         estimated=bool(used),
         ddr_round_trips=p.ddr_round_trips)
-    shapes = p.input_shapes
-    return Report(p.model, chip.name, p.precision, p.strategy, p.objective, shapes,
-                  tuple(rows), totals, {path: estimated[path] for path in used})
+    return Report(p.model, chip.name, p.precision.value, p.strategy, p.objective,
+                  MappingProxyType(p.input_shapes), tuple(rows), totals,
+                  MappingProxyType({path: estimated[path] for path in used}), timeline)
+
+
+def _busy_by_unit(timeline: Timeline) -> dict[str, float]:
+    """Compute time of each unit in the frame (its busiest instance)."""
+    busy: dict[str, float] = {}
+    for lane in timeline.lanes:
+        if lane.kind == "compute":
+            busy[lane.unit] = max(busy.get(lane.unit, 0.0), timeline.busy_ms(lane.name))
+    return dict(sorted(busy.items()))
+
+
+def _scheduling_figures(timeline: Timeline) -> dict[str, tuple[str, ...]]:
+    """Profile figures the scheduler's DMA model reads, per staged unit (channels, setup,
+    bursts, the SRAM level's bandwidth and capacity)."""
+    chip = timeline.plan.chip
+    out = {}
+    for name in {g.unit for g in timeline.groups if g.staged}:
+        unit = chip.unit(name)
+        level = chip.level(unit.fusion.sram)
+        paths = [figure_path(unit, "dma_channels"), figure_path(level, "capacity_bytes"),
+                 figure_path(level, "bandwidth_GBps")]
+        if unit.dma is not None:
+            paths += [figure_path(unit, "dma.setup_us"), figure_path(unit, "dma.burst_bytes")]
+        out[name] = tuple(paths)
+    return out
 
 
 def _model_name(model: ModelLike, graph: Graph) -> str:

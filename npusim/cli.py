@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--trace", metavar="FILE", help="schedule the plan on the chip's units and "
                    "DMA channels and write a Chrome trace (open in Perfetto)")
     s.add_argument("--all", action="store_true", help="also list view ops (Reshape, ...)")
+    s.add_argument("--members", action="store_true",
+                   help="list every node of a fused group (default: first ... last (+N))")
     s.add_argument("--quiet", "-q", action="store_true", help="print only the totals")
     s.set_defaults(run=_simulate)
 
@@ -65,10 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     add_fusion_args(pl)
     pl.add_argument("--compare", action="store_true",
                     help="the four strategies side by side (none, rules, greedy, dp)")
+    pl.add_argument("--members", action="store_true",
+                    help="list every node of a fused group (default: first ... last (+N))")
     pl.add_argument("--json", metavar="FILE", help="write the plan (or comparison) as JSON")
     pl.set_defaults(run=_plan)
 
-    from npusim.schedule import cli as memory_cli
+    from npusim.report import memory_cli
     m = sub.add_parser("memory", help="memory hierarchy, where every tensor lives and when")
     memory_cli.add_arguments(m)
     m.set_defaults(run=memory_cli.main)
@@ -110,43 +114,35 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
-    from npusim.report import layer_table, to_csv, to_json
-    from npusim import fusion
-    graph, chip, precision, name = api.prepare(args.model, args.chip, args.shapes,
-                                               args.precision)
-    plan = fusion.plan(graph, chip, precision, args.fusion, args.objective, name)
-    report = api.build_report(plan, chip)
+    from npusim.report import layer_table, summary_line, to_csv, to_json
+    report = api.simulate(args.model, args.chip, args.shapes, args.precision, args.fusion,
+                          args.objective)
     if args.quiet:
-        t = report.totals
-        console.print(f"{report.model} on {report.chip} ({report.precision}): "
-                      f"latency {t.latency_ms:.3f} ms, {t.fps:.1f} FPS, "
-                      f"DDR {t.ddr_bytes_per_frame / 1e6:.2f} MB/frame")
+        console.print(escape(summary_line(report)))
     else:
-        console.print(layer_table(report, show_views=args.all))
+        console.print(layer_table(report, show_views=args.all, members=args.members))
     if args.json:
         _write(args.json, to_json(report))
     if args.csv:
         _write(args.csv, to_csv(report))
-    if args.trace:  # the trace schedules the very plan the table reports
+    if args.trace:  # the trace is of the very timeline the table reports
         from npusim.report.trace import write_trace
-        from npusim.schedule import layout_of
-        layout = layout_of(plan, graph, chip)
-        write_trace(layout.timeline, layout, args.trace)
+        write_trace(report.timeline, api.place(report.timeline), args.trace)
     return 0
 
 
 def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
     if args.compare:
-        plans = api.compare(args.model, args.chip, shapes=args.shapes,
-                            precision=args.precision, objective=args.objective)
-        console.print(compare_table(plans))
+        timelines = api.compare(args.model, args.chip, args.shapes, args.precision,
+                                args.objective)
+        console.print(compare_table(timelines))
     else:
-        plans = (api.plan(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                          strategy=args.fusion, objective=args.objective),)
-        console.print(plan_table(plans[0]))
+        timelines = (api.schedule(api.plan(args.model, args.chip, args.shapes, args.precision,
+                                           args.fusion, args.objective)),)
+        console.print(plan_table(timelines[0], members=args.members))
     if args.json:
-        _write(args.json, plan_json(plans))
+        _write(args.json, plan_json(timelines))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The frozen results `simulate` returns: per-layer rows, totals, and what is estimated.
+"""The frozen result `simulate` returns: per-layer rows, totals, and what is estimated, built
+from the scheduled Timeline it holds (whose makespan is the one latency npusim reports).
 
 Everything the CLI prints comes from these objects; `to_dict` gives the JSON form, with keys
 sorted by the writer so the same inputs give byte-identical files.
@@ -7,12 +8,21 @@ sorted by the writer so the same inputs give byte-identical files.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from npusim.schedule import Timeline
 
 
 @dataclass(frozen=True, slots=True)
 class LayerRow:
-    """One executed layer: an ONNX node, or a fused group named `a+b` / `a||b`."""
+    """One executed layer: an ONNX node, or a fused group named `a+b` / `a||b`.
+
+    `start_ms` / `end_ms` come from the scheduled timeline: a row runs from the end of the
+    row before (so rows add up to the latency) to the end of its compute, so the time it
+    waits for its inputs is its own. `isolated_ms` is the group priced alone (the planner's
+    figure); `compute_ms` / `memory_ms` / `overhead_ms` are its parts."""
 
     name: str
     op_types: tuple[str, ...]
@@ -24,11 +34,13 @@ class LayerRow:
     bytes_loaded: int
     bytes_stored: int
     start_ms: float
+    end_ms: float
+    latency_ms: float
+    percent: float
+    isolated_ms: float
     compute_ms: float
     memory_ms: float
     overhead_ms: float
-    latency_ms: float
-    percent: float
     bound_by: str
     rests_on: tuple[str, ...]
     members: tuple[str, ...]
@@ -44,23 +56,32 @@ class LayerRow:
         """True when the latency depends on a profile figure marked estimated."""
         return bool(self.rests_on)
 
+    @property
+    def is_view(self) -> bool:
+        return self.bound_by == "view"
+
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    latency_ms: float
-    fps: float
-    ddr_bytes_per_frame: int
+    latency_ms: float             # the timeline's makespan: one frame, single stream
+    serial_latency_ms: float      # the groups priced alone, summed (the planner's objective)
+    throughput_fps: float         # frames in flight: the busiest lane sets the rate
+    bottleneck: str | None        # that lane
+    ddr_bytes_per_frame: int      # what the timeline moves: padding, halos, reloads, spills
+    priced_ddr_bytes: int         # what the plan priced (valid bytes, no layout padding)
     macs: int
     flops: int
     layers: int
     busy_ms_by_unit: Mapping[str, float]
+    dma_hidden_fraction: float
+    spilled_buffers: int
     estimated: bool
     ddr_round_trips: int
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What `npusim.simulate` returns."""
+    """What `npusim.simulate` returns; `timeline.plan.problem` reaches every stage."""
 
     model: str
     chip: str
@@ -71,6 +92,7 @@ class Report:
     layers: tuple[LayerRow, ...]
     totals: Totals
     estimated_figures: Mapping[str, str]
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {
@@ -80,8 +102,9 @@ class Report:
             "fusion": self.fusion,
             "objective": self.objective,
             "input_shapes": {k: list(v) for k, v in self.input_shapes.items()},
-            "totals": {**asdict(self.totals),
-                       "busy_ms_by_unit": dict(self.totals.busy_ms_by_unit)},
+            "totals": {f.name: dict(v) if isinstance(v, Mapping) else v
+                       for f in fields(self.totals)
+                       for v in (getattr(self.totals, f.name),)},
             "layers": [{**asdict(r), "op_types": list(r.op_types), "members": list(r.members),
                         "rests_on": list(r.rests_on), "estimated": r.estimated}
                        for r in self.layers],

@@ -3,17 +3,15 @@ units' fixed hand-off cost, plus a DRAM read and write to reformat when layouts 
 
 from __future__ import annotations
 
+from npusim.hw.layout import layout_rule
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
 from npusim.ir import Precision
 
 
 def native_format(chip: Chip, unit: ComputeUnit, precision: Precision) -> str | None:
     """The layout the chip's profile gives `unit` at `precision`, if any."""
-    for layout in chip.layouts:
-        if layout.unit == unit.name and (layout.precisions is None
-                                         or precision in layout.precisions):
-            return layout.format
-    return None
+    rule = layout_rule(chip, unit.name, precision)
+    return None if rule is None else rule.format
 
 
 def handoff_s(nbytes: float, src: ComputeUnit, dst: ComputeUnit, chip: Chip,

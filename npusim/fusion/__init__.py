@@ -1,6 +1,6 @@
 """Operator fusion: which ops run together without a DRAM round trip, and how they tile.
 
-`plan(graph, chip, precision, strategy, objective)` returns a frozen `Plan`. Strategies share
+`plan(problem, strategy, objective)` returns a frozen `Plan` that holds its `Problem`. Strategies share
 one search space (segmentations of `fusion_order`, validity in `space.py`) and one cost model,
 so the exact `dp` is never worse than `none`, `rules` or `greedy`.
 """
@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import time
 
-from npusim.cost import CostModel, OpCost, by_ddr, by_latency
+from npusim.cost import CostModel, OpCost, Problem, by_ddr, by_latency
 from npusim.errors import NpusimError
 from npusim.fusion.baselines import plan_greedy, plan_none, plan_rules
-from npusim.fusion.check import oversized_groups
 from npusim.fusion.dp import Key, plan_dp
 from npusim.fusion.order import fusion_order
 from npusim.fusion.plan import Plan
 from npusim.fusion.space import SpaceRules
-from npusim.hw import Chip
-from npusim.ir import Graph, Precision
 
 STRATEGIES = ("none", "rules", "greedy", "dp")
 
-__all__ = ["STRATEGIES", "Plan", "fusion_order", "objective_key", "oversized_groups", "plan"]
+__all__ = ["STRATEGIES", "Plan", "fusion_order", "objective_key", "plan"]
 
 
 def objective_key(objective: str) -> Key:
@@ -42,16 +39,18 @@ def objective_key(objective: str) -> Key:
                       "(W >= 0, ms per DDR MB)")
 
 
-def plan(graph: Graph, chip: Chip, precision: Precision, strategy: str = "dp",
-         objective: str = "latency", model_name: str | None = None,
+def plan(problem: Problem, strategy: str = "dp", objective: str = "latency",
          cost_model: CostModel | None = None) -> Plan:
+    """Partition `problem`'s graph into fused groups with `strategy` (none, rules, greedy or
+    dp), minimizing `objective` summed over groups. Strategies that share `cost_model`
+    share its memo of priced groups."""
     if strategy not in STRATEGIES:
         raise NpusimError(f"unknown fusion strategy '{strategy}': use one of "
                           f"{', '.join(STRATEGIES)}")
     key = objective_key(objective)
     started = time.perf_counter()
-    model = cost_model or CostModel(graph, chip, precision)
-    order = fusion_order(graph)
+    model = cost_model or CostModel(problem)
+    order = fusion_order(problem.graph)
     if strategy == "none":
         segments = plan_none(order)
     else:
@@ -64,6 +63,4 @@ def plan(graph: Graph, chip: Chip, precision: Precision, strategy: str = "dp",
         assert cost is not None, "planners return only valid, feasible segments"
         groups.append(cost)
     elapsed_ms = 1e3 * (time.perf_counter() - started)
-    shapes = {name: graph.shape(name) for name in graph.inputs}
-    return Plan(model_name or graph.name, chip.name, precision.value, strategy, objective,
-                tuple(groups), shapes, elapsed_ms)
+    return Plan(problem, strategy, objective, tuple(groups), elapsed_ms)

@@ -16,7 +16,7 @@ at the first violation; rules 3 and 5 may not, and are checked per segment.
 from __future__ import annotations
 
 from npusim.cost import CostModel
-from npusim.ir import FusionKind, Precision
+from npusim.ir import FusionKind
 
 _MAC_KINDS = (FusionKind.CONV, FusionKind.MATMUL)
 _PASS_THROUGH = (FusionKind.ELEMENTWISE, FusionKind.SHAPE_ONLY)
@@ -44,11 +44,10 @@ class SpaceRules:
         for readers in readers_of_root.values():  # siblings sharing an activation
             for a in readers:
                 self.neighbours[a].update(b for b in readers if b != a)
-        integer = model.precision in (Precision.INT4, Precision.INT8, Precision.INT16)
         self.tail_consumers: list[set[int]] = [set() for _ in range(n)]
         for i, node in enumerate(graph.nodes):
             unit = model.unit[i]
-            if (integer and node.op_type == "Conv" and unit is not None
+            if (model.problem.precision_of(i).is_integer and node.op_type == "Conv" and unit is not None
                     and unit.fusion is not None and unit.fusion.tail_conv_int32
                     and self._feeds_output_elementwise(i)):
                 self.tail_consumers[i] = {model.index[c.name]
@@ -79,13 +78,14 @@ class SpaceRules:
 class Segment:
     """A growing run of the order; `add` returns False once a monotone rule is broken."""
 
-    __slots__ = ("rules", "members", "unit", "compute_ops", "mac_ops", "non_fusible",
-                 "parent", "components")
+    __slots__ = ("rules", "members", "unit", "precision", "compute_ops", "mac_ops",
+                 "non_fusible", "parent", "components")
 
     def __init__(self, rules: SpaceRules):
         self.rules = rules
         self.members: list[int] = []
         self.unit = None
+        self.precision = None
         self.compute_ops = self.mac_ops = self.non_fusible = 0
         self.parent: dict[int, int] = {}
         self.components = 0
@@ -103,11 +103,11 @@ class Segment:
                     self.components -= 1
         if model.is_view[i]:
             return True
-        unit = model.unit[i]
+        unit, precision = model.unit[i], model.problem.precision_of(i)
         if self.unit is None:
-            self.unit = unit
-        elif unit.name != self.unit.name:
-            return False
+            self.unit, self.precision = unit, precision
+        elif unit.name != self.unit.name or precision is not self.precision:
+            return False  # a group runs on one unit at one precision
         kind = model.work[i].kind
         self.compute_ops += 1
         self.mac_ops += kind in _MAC_KINDS

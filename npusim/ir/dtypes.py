@@ -86,6 +86,11 @@ class Precision(str, enum.Enum):
         """Bytes one activation or weight element occupies at this precision."""
         return _PRECISION_BYTES[self]
 
+    @property
+    def is_integer(self) -> bool:
+        """Integer arithmetic: QDQ pairs fold into the kernels, biases are int32."""
+        return self in (Precision.INT4, Precision.INT8, Precision.INT16)
+
 
 _PRECISION_BYTES = {
     Precision.INT4: 0.5, Precision.INT8: 1, Precision.INT16: 2, Precision.FP8: 1,

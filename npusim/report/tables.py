@@ -1,20 +1,29 @@
-"""Write a simulate `Report` as JSON, CSV, or a rich table for the terminal."""
+"""Write a simulate `Report` as JSON, CSV, or a rich table for the terminal, and a plan (or
+the strategies side by side) as a table or JSON. Every latency printed is the scheduled
+timeline's; the per-group figure priced alone is named `isolated`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections import Counter
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from npusim.fusion import Plan
+from npusim.cost import short_name
 from npusim.result import Report
+from npusim.schedule import Timeline
 
-CSV_COLUMNS = ("name", "op_types", "unit", "fallback", "precision", "start_ms", "latency_ms",
-               "percent", "compute_ms", "memory_ms", "overhead_ms", "transition_ms", "bound_by",
-               "macs", "bytes_loaded", "bytes_stored", "estimated", "rests_on")
+CSV_COLUMNS = ("name", "op_types", "unit", "fallback", "precision", "start_ms", "end_ms",
+               "latency_ms", "percent", "isolated_ms", "compute_ms", "memory_ms",
+               "overhead_ms", "transition_ms", "bound_by", "macs", "bytes_loaded",
+               "bytes_stored", "estimated", "rests_on")
+NAME_WIDTH = 34   # a fused group's short name in the terminal table
+OPS_WIDTH = 16
 
 
 def to_json(report: Report) -> str:
@@ -27,43 +36,82 @@ def to_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in report.layers:
         writer.writerow([r.name, "+".join(r.op_types), r.unit, int(r.fallback), r.precision,
-                         f"{r.start_ms:.6f}", f"{r.latency_ms:.6f}", f"{r.percent:.3f}",
-                         f"{r.compute_ms:.6f}", f"{r.memory_ms:.6f}", f"{r.overhead_ms:.6f}",
-                         f"{r.transition_ms:.6f}", r.bound_by, r.macs, r.bytes_loaded, r.bytes_stored,
-                         int(r.estimated), ";".join(r.rests_on)])
+                         f"{r.start_ms:.6f}", f"{r.end_ms:.6f}", f"{r.latency_ms:.6f}",
+                         f"{r.percent:.3f}", f"{r.isolated_ms:.6f}", f"{r.compute_ms:.6f}",
+                         f"{r.memory_ms:.6f}", f"{r.overhead_ms:.6f}", f"{r.transition_ms:.6f}",
+                         r.bound_by, r.macs, r.bytes_loaded, r.bytes_stored, int(r.estimated),
+                         ";".join(r.rests_on)])
     return out.getvalue()
 
 
-def layer_table(report: Report, *, show_views: bool = False) -> Table:
-    """Per-layer table in the trtexec / hb_perf spirit; `*` marks estimate-based figures."""
+def summary_line(report: Report) -> str:
+    """The one-line totals every command prints the same way."""
     t = report.totals
-    title = escape(f"{report.model} on {report.chip} ({report.precision}, fusion "
-                   f"{report.fusion}): "
-             f"{t.latency_ms:.3f} ms latency, {t.fps:.1f} FPS, "
-             f"{t.ddr_bytes_per_frame / 1e6:.2f} MB DDR/frame, {t.macs / 1e9:.3f} GMACs")
-    title += " (* = rests on an estimated figure)" if t.estimated else ""
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col, justify in (("layer", "left"), ("op", "left"), ("unit", "left"),
-                         ("latency ms", "right"), ("%", "right"), ("compute ms", "right"),
-                         ("DDR ms", "right"), ("bound", "left"), ("MMACs", "right"),
-                         ("DDR in KB", "right"), ("DDR out KB", "right")):
-        table.add_column(col, justify=justify, overflow="fold")
+    spills = f", {t.spilled_buffers} buffers spilled to DDR" if t.spilled_buffers else ""
+    return (f"{report.model} on {report.chip} ({report.precision}, fusion {report.fusion}): "
+            f"latency {t.latency_ms:.3f} ms, throughput {t.throughput_fps:.1f} FPS, "
+            f"DDR {t.ddr_bytes_per_frame / 1e6:.2f} MB/frame, {t.macs / 1e9:.3f} GMACs{spills}"
+            + (" (* = rests on an estimated figure)" if t.estimated else ""))
+
+
+def ops_summary(op_types: tuple[str, ...], width: int = OPS_WIDTH) -> str:
+    """`Conv+Relu` for a short group; `Conv×5 Add×2 +3` (most frequent first) for a long."""
+    plain = "+".join(op_types)
+    if len(plain) <= width:
+        return plain
+    counts = Counter(op_types).most_common()
+    parts, used = [], 0
+    for k, (op, n) in enumerate(counts):
+        text = f"{op}×{n}" if n > 1 else op
+        rest = f" +{len(counts) - k - 1}" if k + 1 < len(counts) else ""
+        if parts and used + len(text) + 1 + len(rest) > width:
+            parts.append(f"+{len(counts) - k}")
+            break
+        parts.append(text)
+        used += len(text) + 1
+    return " ".join(parts)
+
+
+def layer_table(report: Report, *, show_views: bool = False, members: bool = False) -> Table:
+    """Per-layer table in the trtexec / hb_perf spirit, 120 columns wide: a fused group
+    shows as `first ... last (+N)` (`members=True` lists every node); start, duration and %
+    are on the scheduled timeline; `*` marks estimate-based figures."""
+    table = Table(title=escape(summary_line(report)), title_justify="left",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col, justify in (("layer", "left"), ("ops", "left"), ("unit", "left"),
+                         ("start ms", "right"), ("ms", "right"), ("%", "right"),
+                         ("bound", "left"), ("MMACs", "right"), ("in KB", "right"),
+                         ("out KB", "right")):
+        table.add_column(col, justify=justify, overflow="fold",
+                         max_width=NAME_WIDTH if col == "layer" and members else None)
     handoffs = any(r.transition_ms for r in report.layers)
     if handoffs:
         table.add_column("hand-off ms", justify="right")
     hidden = 0
     for r in report.layers:
-        if r.bound_by == "view" and not show_views:
+        if r.is_view and not show_views:
             hidden += 1
             continue
         mark = "*" if r.estimated else ""
+        name = "\n".join(r.members) if members else short_name(r.members, NAME_WIDTH)
         extra = (f"{r.transition_ms:.4f}",) if handoffs else ()
-        table.add_row(escape(r.name), "+".join(r.op_types),
+        table.add_row(escape(name), ops_summary(r.op_types),
                       f"{r.unit} (fallback)" if r.fallback else r.unit,
-                      f"{r.latency_ms:.4f}{mark}", f"{r.percent:.1f}", f"{r.compute_ms:.4f}",
-                      f"{r.memory_ms:.4f}", r.bound_by, f"{r.macs / 1e6:.2f}",
-                      f"{r.bytes_loaded / 1e3:.1f}", f"{r.bytes_stored / 1e3:.1f}", *extra)
-    notes = []
+                      f"{r.start_ms:.4f}", f"{r.latency_ms:.4f}{mark}", f"{r.percent:.1f}",
+                      r.bound_by, f"{r.macs / 1e6:.1f}", f"{r.bytes_loaded / 1e3:.1f}",
+                      f"{r.bytes_stored / 1e3:.1f}", *extra)
+    table.caption = "\n".join(_notes(report, hidden, members)) or None
+    table.caption_justify = "left"
+    return table
+
+
+def _notes(report: Report, hidden: int, members: bool) -> list[str]:
+    t = report.totals
+    notes = [f"ms: time on the scheduled timeline (waits for inputs included); the groups "
+             f"priced alone add up to {t.serial_latency_ms:.3f} ms (--json: isolated_ms)"]
+    if not members and any(len(r.members) > 1 for r in report.layers):
+        notes.append("a fused group shows as 'first ... last (+N more)'; --members lists "
+                     "every node")
     fallbacks = sum(r.fallback for r in report.layers)
     if fallbacks:
         notes.append(f"{fallbacks} layer(s) run on a fallback unit because "
@@ -71,73 +119,85 @@ def layer_table(report: Report, *, show_views: bool = False) -> Table:
                      "reformat at each unit change")
     if hidden:
         notes.append(f"{hidden} view ops (Reshape, Flatten, Q/DQ folded into int kernels, ...) "
-                     "cost nothing and are hidden; "
-                     "--all shows them")
+                     "cost nothing and are hidden; --all shows them")
     if report.estimated_figures:
         notes.append(f"* rests on {len(report.estimated_figures)} estimated profile figure(s): "
                      + ", ".join(escape(p) for p in report.estimated_figures))
-    table.caption = "\n".join(notes) or None
-    table.caption_justify = "left"
-    return table
+    return notes
 
 
-def plan_table(plan: Plan) -> Table:
-    """One row per group: members, unit, tiling, SRAM working set, DDR traffic, latency."""
-    title = escape(f"{plan.model} on {plan.chip} ({plan.precision}), fusion {plan.strategy} "
-                   f"minimizing {plan.objective}: {plan.latency_ms:.3f} ms, "
-                   f"{plan.ddr_bytes / 1e6:.2f} MB DDR/frame, {len(plan.groups)} groups, "
-                   f"{plan.ddr_round_trips} DDR round trips")
-    table = Table(title=title, title_justify="left")
+def plan_title(timeline: Timeline) -> str:
+    p = timeline.plan
+    return (f"{p.model} on {p.chip.name} ({p.precision.value}), fusion {p.strategy} "
+            f"minimizing {p.objective}: latency {timeline.latency_ms:.3f} ms, "
+            f"DDR {timeline.ddr_bytes / 1e6:.2f} MB/frame, "
+            f"{sum(1 for g in p.groups if not g.is_view)} groups, "
+            f"{p.ddr_round_trips} DDR round trips")
+
+
+def plan_table(timeline: Timeline, *, members: bool = False) -> Table:
+    """One row per group: members, unit, tiling, SRAM working set, DDR traffic, and its
+    latency priced alone (the planner's figure; the title gives the scheduled latency)."""
+    table = Table(title=escape(plan_title(timeline)), title_justify="left",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     for col, justify in (("group", "left"), ("unit", "left"), ("ops", "right"),
                          ("tiles", "right"), ("weights", "left"), ("SRAM KB", "right"),
-                         ("DDR in KB", "right"), ("DDR out KB", "right"),
-                         ("latency ms", "right"), ("bound", "left")):
+                         ("in KB", "right"), ("out KB", "right"),
+                         ("isolated ms", "right"), ("bound", "left")):
         table.add_column(col, justify=justify, overflow="fold")
-    for g in plan.groups:
-        if g.bound_by == "view":
+    for g in timeline.plan.groups:
+        if g.is_view:
             continue
         sram = f"{g.working_set_bytes / 1e3:.1f}" if g.sram_level else "-"
-        table.add_row(escape(g.name), g.unit, str(len(g.members)), str(g.tiling.row_tiles),
+        name = "\n".join(g.members) if members else short_name(g.members, NAME_WIDTH)
+        table.add_row(escape(name), g.unit, str(len(g.members)), str(g.tiling.row_tiles),
                       g.tiling.weights, sram, f"{g.bytes_loaded / 1e3:.1f}",
                       f"{g.bytes_stored / 1e3:.1f}",
-                      f"{g.latency_ms:.4f}{'*' if g.rests_on else ''}", g.bound_by)
+                      f"{g.latency_ms:.4f}{'*' if g.rests_on else ''}", g.bound_by.value)
     return table
 
 
-def compare_table(plans: tuple[Plan, ...]) -> Table:
-    first = plans[0]
-    table = Table(title=escape(f"{first.model} on {first.chip} ({first.precision}): fusion "
-                               f"strategies minimizing {first.objective}"),
+def compare_table(timelines: tuple[Timeline, ...]) -> Table:
+    first = timelines[0].plan
+    table = Table(title=escape(f"{first.model} on {first.chip.name} ({first.precision.value}): "
+                               f"fusion strategies minimizing {first.objective}"),
                   title_justify="left")
     for col in ("strategy", "latency ms", "vs none", "DDR MB/frame", "DDR round trips",
                 "groups", "planning ms"):
         table.add_column(col, justify="left" if col == "strategy" else "right")
-    base = first.latency_ms or 1.0
-    for p in plans:
-        groups = sum(1 for g in p.groups if g.bound_by != "view")
-        table.add_row(p.strategy, f"{p.latency_ms:.3f}", f"{p.latency_ms / base:.2f}x",
-                      f"{p.ddr_bytes / 1e6:.2f}", str(p.ddr_round_trips), str(groups),
+    base = timelines[0].latency_ms or 1.0
+    for tl in timelines:
+        p = tl.plan
+        groups = sum(1 for g in p.groups if not g.is_view)
+        table.add_row(p.strategy, f"{tl.latency_ms:.3f}", f"{tl.latency_ms / base:.2f}x",
+                      f"{tl.ddr_bytes / 1e6:.2f}", str(p.ddr_round_trips), str(groups),
                       f"{p.planning_ms:.0f}")
     return table
 
 
-def plan_json(plans: tuple[Plan, ...]) -> str:
-    """Plans as JSON; planning time is left out so the file is reproducible."""
+def plan_json(timelines: tuple[Timeline, ...]) -> str:
+    """Plans as JSON, each with its scheduled latency; planning time is left out so the
+    file is reproducible."""
     out = []
-    for p in plans:
+    for tl in timelines:
+        p = tl.plan
         out.append({
-            "model": p.model, "chip": p.chip, "precision": p.precision,
+            "model": p.model, "chip": p.chip.name, "precision": p.precision.value,
             "strategy": p.strategy, "objective": p.objective,
-            "latency_ms": p.latency_ms, "ddr_bytes": p.ddr_bytes,
+            "latency_ms": tl.latency_ms, "serial_latency_ms": p.serial_latency_ms,
+            "ddr_bytes": tl.ddr_bytes, "priced_ddr_bytes": p.ddr_bytes,
             "ddr_round_trips": p.ddr_round_trips,
             "groups": [{"name": g.name, "members": list(g.members), "unit": g.unit,
                         "row_tiles": g.tiling.row_tiles, "weights": g.tiling.weights,
                         "resident": list(g.resident), "sram_level": g.sram_level,
                         "working_set_bytes": g.working_set_bytes,
-                        "loads": dict(g.loads), "stores": dict(g.stores),
+                        "traffic": [{"tensor": t.tensor, "direction": t.direction,
+                                     "constant": t.constant, "tensor_bytes": t.tensor_bytes,
+                                     "bytes_moved": t.bytes_moved,
+                                     "rows_per_tile": t.rows_per_tile} for t in g.traffic],
                         "bytes_loaded": g.bytes_loaded, "bytes_stored": g.bytes_stored,
                         "compute_ms": g.compute_ms, "memory_ms": g.memory_ms,
-                        "latency_ms": g.latency_ms, "bound_by": g.bound_by,
+                        "isolated_ms": g.latency_ms, "bound_by": g.bound_by.value,
                         "rests_on": list(g.rests_on)} for g in p.groups],
         })
     return json.dumps(out if len(out) > 1 else out[0], indent=2, sort_keys=True) + "\n"

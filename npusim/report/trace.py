@@ -17,8 +17,9 @@ CHIP_PID = 1
 def trace_events(timeline: Timeline, memory_map: MemoryMap | None = None) -> dict:
     """The trace as a dict (`traceEvents`, ...); deterministic for the same inputs."""
     tl = timeline
+    plan = tl.plan
     events: list[dict] = [_meta("process_name", CHIP_PID, 0,
-                                f"{tl.chip}: {tl.model} ({tl.precision})"),
+                                f"{plan.chip.name}: {tl.model} ({plan.precision.value})"),
                           _meta("process_sort_index", CHIP_PID, 0, 0, key="sort_index")]
     tids = {lane.name: i + 1 for i, lane in enumerate(tl.lanes)}
     for lane in tl.lanes:
@@ -55,9 +56,10 @@ def trace_events(timeline: Timeline, memory_map: MemoryMap | None = None) -> dic
                     "tensor": p.tensor, "address": p.address, "size_bytes": p.size_bytes,
                     "padding_bytes": p.padding_bytes, "group": p.group}))
     return {"traceEvents": events, "displayTimeUnit": "ns",
-            "otherData": {"model": tl.model, "chip": tl.chip, "precision": tl.precision,
-                          "strategy": tl.strategy, "latency_ms": round(tl.latency_ms, 9),
-                          "fps": round(tl.fps, 6)}}
+            "otherData": {"model": tl.model, "chip": plan.chip.name,
+                          "precision": plan.precision.value, "strategy": plan.strategy,
+                          "objective": plan.objective, "latency_ms": round(tl.latency_ms, 9),
+                          "throughput_fps": round(tl.throughput_fps, 6)}}
 
 
 def write_trace(timeline: Timeline, memory_map: MemoryMap | None, path: str | os.PathLike

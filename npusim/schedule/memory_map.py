@@ -8,12 +8,9 @@ import difflib
 from dataclasses import dataclass
 
 from npusim.errors import GraphError, NpusimError
-from npusim.fusion import Plan
-from npusim.hw.schema import Chip
-from npusim.ir import Graph
-from npusim.schedule.layout import Layout
+from npusim.hw.layout import Layout
 from npusim.schedule.placement import Request, greedy_by_size, peak_live_bytes
-from npusim.schedule.timeline import Buffer, GroupSpan, Timeline
+from npusim.schedule.timeline import Buffer, GroupSpan, TensorTraffic, Timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,17 +76,29 @@ class LevelUsage:
 
 @dataclass(frozen=True, slots=True)
 class MemoryMap:
-    """Every buffer of one frame placed, per level, with queries over time and layers."""
+    """Every buffer of one frame placed, per level, with queries over time and layers. It
+    holds its Timeline (which holds its Plan)."""
 
-    model: str
-    chip: str
-    precision: str
-    strategy: str
+    timeline: Timeline
     levels: tuple[LevelUsage, ...]
     placements: tuple[Placement, ...]
-    layouts: tuple[Layout, ...]
-    ddr_traffic: tuple[tuple[str, int, int], ...]
-    timeline: Timeline
+
+    @property
+    def model(self) -> str:
+        return self.timeline.model
+
+    @property
+    def chip(self) -> str:
+        """The chip's name (the Chip itself is `timeline.plan.chip`)."""
+        return self.timeline.plan.chip.name
+
+    @property
+    def layouts(self) -> tuple[Layout, ...]:
+        return self.timeline.layouts
+
+    @property
+    def ddr_traffic(self) -> tuple[TensorTraffic, ...]:
+        return self.timeline.ddr_traffic
 
     # -- the hierarchy --------------------------------------------------------------------------
     def hierarchy(self) -> tuple[LevelUsage, ...]:
@@ -167,11 +176,11 @@ class MemoryMap:
 
     def ddr_bytes_by_tensor(self) -> dict[str, int]:
         """DDR bytes per frame (loaded + stored, padding and halos included) by tensor."""
-        return {t: ld + st for t, ld, st in self.ddr_traffic}
+        return {t.tensor: t.loaded_bytes + t.stored_bytes for t in self.ddr_traffic}
 
     @property
     def ddr_bytes(self) -> int:
-        return sum(ld + st for _, ld, st in self.ddr_traffic)
+        return self.timeline.ddr_bytes
 
     @property
     def spilled(self) -> tuple[str, ...]:
@@ -179,15 +188,18 @@ class MemoryMap:
 
     def to_dict(self) -> dict:
         tl = self.timeline
-        return {"model": self.model, "chip": self.chip, "precision": self.precision,
-                "strategy": self.strategy, "latency_ms": round(tl.latency_ms, 9),
-                "fps": round(tl.fps, 6), "ddr_bytes_per_frame": self.ddr_bytes,
+        plan = tl.plan
+        return {"model": self.model, "chip": self.chip, "precision": plan.precision.value,
+                "strategy": plan.strategy, "objective": plan.objective,
+                "latency_ms": round(tl.latency_ms, 9),
+                "throughput_fps": round(tl.throughput_fps, 6),
+                "ddr_bytes_per_frame": self.ddr_bytes,
                 "dma_hidden_fraction": round(tl.dma_hidden_fraction, 6),
                 "levels": [lv.to_dict() for lv in self.levels],
                 "placements": [p.to_dict() for p in self.placements],
                 "layouts": [lay.to_dict() for lay in self.layouts],
-                "ddr_traffic": [{"tensor": t, "loaded": ld, "stored": st}
-                                for t, ld, st in self.ddr_traffic],
+                "ddr_traffic": [{"tensor": t.tensor, "loaded": t.loaded_bytes,
+                                 "stored": t.stored_bytes} for t in self.ddr_traffic],
                 "spilled": list(tl.spilled)}
 
     def _span(self, layer: str) -> GroupSpan:
@@ -201,10 +213,11 @@ class MemoryMap:
         return span
 
 
-def place(timeline: Timeline, plan: Plan, graph: Graph, chip: Chip) -> MemoryMap:
+def place(timeline: Timeline) -> MemoryMap:
     """Give every buffer of the timeline an address in its level (greedy by size, best
     fit). A buffer an SRAM level cannot hold (the schedule normally spilled it already)
     moves to DDR and is marked spilled."""
+    chip = timeline.plan.chip
     names = {g.index: g.name for g in timeline.groups}
     by_level: dict[str, list[Buffer]] = {}
     for b in timeline.buffers:
@@ -239,6 +252,4 @@ def place(timeline: Timeline, plan: Plan, graph: Graph, chip: Chip) -> MemoryMap
             float(m.bandwidth_GBps.value), int(m.alignment_bytes.value), len(ps), peak, at,
             arena_bytes, sum(p.padding_bytes for p in ps),
             1.0 - peak / arena_bytes if arena_bytes else 0.0))
-    return MemoryMap(timeline.model, timeline.chip, timeline.precision, timeline.strategy,
-                     tuple(levels), tuple(placements), timeline.layouts,
-                     timeline.ddr_traffic, timeline)
+    return MemoryMap(timeline, tuple(levels), tuple(placements))

@@ -66,7 +66,7 @@ def summary_table(result: SweepResult) -> Table:
     for row in result.best("latency_ms"):
         table.add_row(escape(short_model(str(row["model"]))), row["fusion"], row["precision"],
                       *(_value(row[p]) for p in result.override_paths),
-                      f"{row['latency_ms']:.3f}", f"{row['fps']:.1f}",
+                      f"{row['latency_ms']:.3f}", f"{row['throughput_fps']:.1f}",
                       f"{row['ddr_bytes_per_frame'] / 1e6:.2f}",
                       "yes" if row["estimated"] else "no")
     return table

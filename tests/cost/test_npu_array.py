@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from onnx import helper, numpy_helper
 
-from npusim.cost import CostModel, compute_time
+from npusim.cost import CostModel, compute_time, prepare_problem
 from npusim.cost.gemm import MacShape
 from npusim.cost.npu import reduction_passes
 from npusim.frontend import load_graph
@@ -118,7 +118,7 @@ def test_two_cores_pick_the_cheapest_split(tmp_path):
 
 def test_split_extra_bytes_reach_the_group_cost(tmp_path):
     chip = _chip(tmp_path, cores=2)
-    (conv,) = CostModel(_conv(16, 32), chip, Precision.INT8).unfused()
+    (conv,) = CostModel(prepare_problem(_conv(16, 32), chip, Precision.INT8)).unfused()
     # input 1024 + weights 512 + the second core's copy of the weights 512
     assert conv.bytes_loaded == 1024 + 512 + 512
     assert "compute_units[npu].array.output_channels" in conv.rests_on

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from onnx import helper, numpy_helper
 
-from npusim.cost import CostModel
+from npusim.cost import CostModel, prepare_problem
 from npusim.frontend import load_graph
 from npusim.fusion import fusion_order, objective_key, plan
 from npusim.fusion.dp import add, plan_dp
@@ -96,7 +96,7 @@ def dp_value(model, rules, order, key):
 @given(graph=conv_dags(channels=(4, 8), sizes=(32,)))
 def test_dp_equals_exhaustive_enumeration(graph, chip_name, objective, tiny):
     chip = tiny if chip_name == "tiny" else load_chip(chip_name)
-    model = CostModel(graph, chip, Precision.INT8)
+    model = CostModel(prepare_problem(graph, chip, Precision.INT8))
     rules = SpaceRules(model)
     order = fusion_order(graph)
     key = objective_key(objective)
@@ -119,7 +119,7 @@ def test_priced_segments_grow_linearly(tiny):
         prev = f"r{k}"
     graph = load_graph(make_model(nodes, [vi("x", [1, 4, 8, 8])], [vi(prev, [1, 4, 8, 8])],
                                   inits))
-    model = CostModel(graph, tiny, Precision.INT8)
-    plan(graph, tiny, Precision.INT8, "dp", cost_model=model)
+    model = CostModel(prepare_problem(graph, tiny, Precision.INT8))
+    plan(model.problem, "dp", cost_model=model)
     n = len(graph.nodes)
     assert len(model._memo) <= n * 6

@@ -185,7 +185,7 @@ def test_roofline_points_and_roofs_by_hand(dla):
 
 def test_op_type_breakdown_sums_to_the_latency(dla):
     data, _ = dla
-    parts = report_html.latency_by_op_type(data.report, data.plans)
+    parts = report_html.latency_by_op_type(data.report, data.timelines)
     assert sum(v for _, v in parts) == pytest.approx(data.report.totals.latency_ms)
     assert {k for k, _ in parts} <= {op for r in data.report.layers for op in r.op_types}
 

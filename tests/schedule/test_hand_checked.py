@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from npusim.cost import prepare_problem
+
 import numpy as np
 import pytest
 from onnx import helper, numpy_helper
@@ -11,7 +13,8 @@ from npusim.fusion import plan
 from npusim.hw import load_chip
 from npusim.ir import Precision
 from npusim.ir.passes import canonicalize
-from npusim.schedule import place, placement_problems, schedule, timeline_problems
+from npusim.schedule import place, schedule
+from npusim.verify import placement_problems, timeline_problems
 from tests.conftest import make_model, vi
 
 # One NPU core with 1 DMA channel; DDR at 1 GB/s = 1 byte per ns, so a transfer of B bytes
@@ -72,11 +75,11 @@ def two_convs():
 
 
 def test_two_layers_on_paper(toy, two_convs):
-    p = plan(two_convs, toy, Precision.INT8, strategy="none")
+    p = plan(prepare_problem(two_convs, toy, Precision.INT8), strategy="none")
     assert [g.name for g in p.groups] == ["a", "b"]
     # compute: 4096 MAC / 64 MAC per ns = 64 ns, plus 1 us dispatch
     assert p.groups[0].compute_ms == pytest.approx(64e-6)
-    tl = schedule(p, two_convs, toy)
+    tl = schedule(p)
     assert timeline_problems(tl) == []
     us = {(e.kind, e.name): (round(e.start_ms * 1e3, 6), round(e.end_ms * 1e3, 6))
           for e in tl.events}
@@ -94,9 +97,9 @@ def test_two_layers_on_paper(toy, two_convs):
     assert tl.latency_ms * 1e3 == pytest.approx(9.512)
     # throughput with frames in flight: the DMA channel is busiest (4096*2 + 64*4 ns)
     assert tl.period_ms * 1e3 == pytest.approx(8.448)
-    assert tl.fps == pytest.approx(1e3 / 8.448e-3)
+    assert tl.throughput_fps == pytest.approx(1e3 / 8.448e-3)
 
-    mm = place(tl, p, two_convs, toy)
+    mm = place(tl)
     assert placement_problems(mm, toy) == []
     sram = {q.name: (q.address, q.size_bytes) for q in mm.placements if q.level == "sram"}
     # greedy by size: w_a [0, 5.224) at 0; w_b [4.160, 9.448) overlaps it -> 4096.
@@ -119,8 +122,8 @@ def test_two_layers_on_paper(toy, two_convs):
 
 
 def test_resident_queries_on_the_two_layers(toy, two_convs):
-    p = plan(two_convs, toy, Precision.INT8, strategy="none")
-    mm = place(schedule(p, two_convs, toy), p, two_convs, toy)
+    p = plan(prepare_problem(two_convs, toy, Precision.INT8), strategy="none")
+    mm = place(schedule(p))
     assert mm.window("b") == pytest.approx((8.384e-3, 9.448e-3))
     during_b = {q.name for q in mm.resident_during("b", "sram")}
     assert during_b == {"w_b", "y#2", "z"}

@@ -6,7 +6,7 @@ import pytest
 
 import npusim
 from npusim.ir import Precision
-from npusim.schedule import layout_rule, pad_channel_bytes, tensor_layout
+from npusim.hw.layout import layout_rule, pad_channel_bytes, tensor_layout
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_gpu_has_no_padding():
 
 
 def test_memory_map_shows_valid_and_aligned_shape_of_a_zoo_tensor():
-    mm = npusim.schedule.memory_layout("zoo:resnet50", "j5", fusion="greedy")
+    mm = npusim.memory_layout("zoo:resnet50", "j5", fusion="greedy")
     lay = mm.layout("input")  # 1x3x224x224: C = 3 -> W 224 is a multiple of 32, H even
     assert lay.valid_shape == (1, 3, 224, 224)
     assert lay.aligned_shape == (1, 224, 224, 3)

@@ -14,7 +14,8 @@ import npusim
 from npusim.errors import NpusimError
 from npusim.report.plots import plot_memory
 from npusim.report.trace import trace_events, write_trace
-from npusim.schedule import cli, memory_layout
+from npusim.api import memory_layout
+from npusim.report import memory_cli as cli
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from npusim.errors import NpusimError
 from npusim.sweep import SweepResult, pareto_front, plot_pareto
 
-COLUMNS = ("model", "fusion", "precision", "sram", "latency_ms", "fps", "ddr_bytes_per_frame",
+COLUMNS = ("model", "fusion", "precision", "sram", "latency_ms", "throughput_fps", "ddr_bytes_per_frame",
            "estimated")
 
 
 def _rows(points, model="a"):
     return [{"model": model, "fusion": "dp", "precision": "int8", "sram": x, "latency_ms": y,
-             "fps": 1e3 / y, "ddr_bytes_per_frame": 0, "estimated": False} for x, y in points]
+             "throughput_fps": 1e3 / y, "ddr_bytes_per_frame": 0, "estimated": False} for x, y in points]
 
 
 def _dominated(r, rows):

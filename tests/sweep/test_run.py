@@ -45,14 +45,14 @@ def test_a_row_equals_simulate_on_the_same_chip_written_as_a_profile(resnet18_gr
     report = npusim.simulate("zoo:resnet18", str(profile), fusion="dp")
     row = next(r for r in resnet18_grid.rows if r[SRAM] == MiB and r[DDR] == 34.0)
     assert row["latency_ms"] == report.totals.latency_ms
-    assert row["fps"] == report.totals.fps
+    assert row["throughput_fps"] == report.totals.throughput_fps
     assert row["ddr_bytes_per_frame"] == report.totals.ddr_bytes_per_frame
     assert row["estimated"] is True and row["model"] == "zoo:resnet18"
 
 
 def test_columns_and_csv_round_trip(resnet18_grid, tmp_path):
     assert resnet18_grid.columns == ("model", "fusion", "precision", SRAM, DDR, "latency_ms",
-                                     "fps", "ddr_bytes_per_frame", "estimated")
+                                     "throughput_fps", "ddr_bytes_per_frame", "estimated")
     path = tmp_path / "sweep.csv"
     text = resnet18_grid.to_csv(path)
     back = read_csv(path)

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from npusim.hw.schema import Chip, PaddingRule, TensorLayout
-from npusim.ir import Graph, Precision
+from npusim.ir import Precision
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +41,9 @@ class Layout:
                 "padding_bytes": self.padding_bytes, "rule": self.rule}
 
 
-def element_bytes(graph: Graph, tensor: str, precision: Precision) -> float:
-    """Bytes per element when the model runs at `precision` (float tensors take its width)."""
-    dtype = graph.tensor(tensor).dtype
-    return precision.activation_bytes if dtype.is_float else dtype.itemsize
-
-
 def layout_rule(chip: Chip, unit: str | None, precision: Precision) -> TensorLayout | None:
-    """The profile's layout for activations of `unit` at `precision`, if it gives one."""
+    """The profile's layout for activations of `unit` at `precision`, if it gives one: the
+    one lookup of a unit's native format (layouts, hand-off reformats)."""
     for lay in chip.layouts:
         if lay.unit == unit and (lay.precisions is None or precision in lay.precisions):
             return lay

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.report.tables import summary_line
 from npusim.schedule.memory_map import MemoryMap, Placement
 
 
@@ -30,20 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    from npusim.schedule import memory_layout
-    mm = memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                       fusion=args.fusion, objective=args.objective)
+    from npusim import api
+    mm = api.memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
+                           fusion=args.fusion, objective=args.objective)
     if args.level:
         mm.level(args.level)  # an unknown level is a user error naming the known ones
     if args.at:
         mm.window(args.at)  # likewise an unknown layer, before anything is printed
     tl = mm.timeline
-    console.print(escape(
-        f"{mm.model} on {mm.chip} ({mm.precision}, fusion {mm.strategy}): latency "
-        f"{tl.latency_ms:.3f} ms, {tl.fps:.1f} FPS with frames in flight (bottleneck "
-        f"{tl.bottleneck}), DDR {mm.ddr_bytes / 1e6:.2f} MB/frame, DMA hidden behind "
-        f"compute {100 * tl.dma_hidden_fraction:.0f}%"
-        + (f", {len(mm.spilled)} buffers spilled to DDR" if mm.spilled else "")))
+    console.print(escape(summary_line(api.report(tl))))
+    console.print(escape(f"throughput with frames in flight: bottleneck {tl.bottleneck}; "
+                         f"DMA hidden behind compute {100 * tl.dma_hidden_fraction:.0f}%"))
     console.print(hierarchy_table(mm))
     if args.at:
         start, end = mm.window(args.at)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import math
 
-from npusim.cost.model import is_view
+from npusim.cost.problem import is_view
 from npusim.fusion.plan import Plan
 from npusim.hw import Chip
 from npusim.ir import Graph, Precision, op_work
 from npusim.ir.ops import FULL, FusionKind, Role, row_demand, rows_of
 
 
-def oversized_groups(plan: Plan, graph: Graph, chip: Chip) -> list[str]:
+def oversized_groups(plan: Plan) -> list[str]:
     """Names of groups whose working set exceeds their SRAM level (empty when all fit)."""
-    precision = Precision(plan.precision)
+    graph, chip = plan.problem.graph, plan.problem.chip
     bad = []
     for g in plan.groups:
         if g.sram_level is None:
             continue
+        precision = g.precision
         kinds = [op_work(graph.node(m), graph).kind for m in g.members
                  if not is_view(op_work(graph.node(m), graph), precision)]
         if sum(k in (FusionKind.CONV, FusionKind.MATMUL) for k in kinds) <= 1:

@@ -1,0 +1,57 @@
+"""Names of fused groups, built from the user's ONNX node names so every figure traces back:
+`a+b` along data flow, `x||y` between sibling chains, and a short form for narrow tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from npusim.ir import Graph
+
+
+def group_name(graph: Graph, members: Sequence[int]) -> str:
+    """ONNX node names joined with `+` along data flow and `||` between sibling chains
+    (ops in one group that only share an input)."""
+    nodes = graph.nodes
+    if len(members) == 1:
+        return nodes[members[0]].name
+    inside = set(members)
+    index = {nodes[i].name: i for i in members}
+    parent = {i: i for i in members}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in members:
+        for name in nodes[i].inputs:
+            node = graph.producer(name) if name else None
+            src = index.get(node.name) if node is not None else None
+            if src is not None and src in inside:
+                parent[find(i)] = find(src)
+    chains: dict[int, list[int]] = {}
+    for i in members:
+        chains.setdefault(find(i), []).append(i)
+    parts = ["+".join(nodes[i].name for i in chain) for chain in chains.values()]
+    if len(parts) == 1:
+        return parts[0]
+    return "||".join(f"({p})" if "+" in p else p for p in parts)
+
+
+def short_name(members: Sequence[str], width: int = 40) -> str:
+    """A group as its first and last node and how many more it holds:
+    `first ... last (+N)`, cut to `width` characters; a lone node keeps its name."""
+    if len(members) == 1:
+        return _cut(members[0], width)
+    # a node merged by canonicalization (conv+bn) is shown by its first original node
+    first, last = members[0].split("+")[0], members[-1].split("+")[0]
+    more = f" (+{len(members) - 2})" if len(members) > 2 else ""
+    room = max(8, (width - len(more) - 5) // 2)
+    return f"{_cut(first, room)} ... {_cut(last, room)}{more}"
+
+
+def _cut(name: str, width: int) -> str:
+    """Keep the end of a long name (the part that differs between layers)."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]

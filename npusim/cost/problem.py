@@ -1,0 +1,220 @@
+"""The prepared problem: one graph on one chip at a per-node precision, and every fact about
+it that pricing, planning and scheduling read (computed once, here, and never again).
+
+Facts per node: its work (MACs, vector ops, accesses), whether it is a view (moves no data),
+the unit that runs it and its compute time there. Facts per tensor: the stored tensor behind
+any chain of views (its root), its producer and readers, its bytes at its precision, its
+rows (for row tiling), the chunk a weight streams in, and the layout it takes in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from npusim.cost.compute import ComputeTime, compute_time
+from npusim.errors import NpusimError, UnsupportedOpError
+from npusim.hw.layout import Layout, layout_rule, tensor_layout
+from npusim.hw.schema import Chip, ComputeUnit
+from npusim.ir import Access, FusionKind, Graph, OpWork, Precision, Role, op_work
+from npusim.ir.ops import rows_of
+
+_QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
+
+
+def is_view(work: OpWork, precision: Precision) -> bool:
+    """Ops that move no data: shape-only ops, and at an integer precision a QDQ model's
+    Quantize/DequantizeLinear, which a compiler folds into the integer kernels."""
+    return work.kind is FusionKind.SHAPE_ONLY or (precision.is_integer
+                                                  and work.op_type in _QDQ)
+
+
+def assign_unit(op_type: str, node_name: str, chip: Chip, precision: Precision
+                ) -> ComputeUnit:
+    """The first unit in the chip's order that runs this op type at this precision."""
+    for unit in chip.ordered_units:
+        if unit.runs(op_type) and precision in unit.macs_per_cycle:
+            return unit
+    offered = ", ".join(f"{u.name} ({'/'.join(p.value for p in u.precisions)})"
+                        for u in chip.ordered_units)
+    raise UnsupportedOpError(f"no unit of chip '{chip.name}' runs {op_type} node "
+                             f"'{node_name}' in {precision.value}; units: {offered}")
+
+
+def element_bytes(graph: Graph, tensor: str, precision: Precision, role: Role | None = None
+                  ) -> float:
+    """Bytes per element of `tensor` at `precision`: float tensors take the precision's
+    width (a bias: int32 under integer precisions); integer and bool tensors keep theirs."""
+    dtype = graph.tensor(tensor).dtype
+    if not dtype.is_float:
+        return dtype.itemsize
+    if role is Role.BIAS and precision.is_integer:
+        return 4
+    return precision.activation_bytes
+
+
+def tensor_bytes(graph: Graph, access: Access, precision: Precision) -> int:
+    """Bytes of one access (all or part of a tensor) at a precision."""
+    return int(round(access.elements * element_bytes(graph, access.tensor, precision,
+                                                     access.role)))
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One input a node reads: by the name it uses, and the stored tensor behind views."""
+
+    tensor: str
+    root: str
+    nbytes: int
+    constant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    tensor: str
+    nbytes: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Problem:
+    """A graph, a chip and a precision per node, with the facts every later stage reads.
+    Node facts are tuples indexed like `graph.nodes`; tensor facts are keyed by name."""
+
+    graph: Graph
+    chip: Chip
+    model: str
+    precision: Precision                       # the default; `precisions` has every node's
+    precisions: Mapping[str, Precision]
+    index: Mapping[str, int]
+    work: tuple[OpWork, ...]
+    is_view: tuple[bool, ...]
+    unit: tuple[ComputeUnit | None, ...]
+    compute: tuple[ComputeTime | None, ...]
+    reads: tuple[tuple[Read, ...], ...]
+    writes: tuple[tuple[Write, ...], ...]
+    root: Mapping[str, str]                    # a view's output -> the stored tensor
+    producer: Mapping[str, int]                # stored tensor -> the non-view node writing it
+    readers: Mapping[str, frozenset[int]]      # stored tensor -> non-view nodes reading it
+    outputs: frozenset[str]                    # stored tensors behind the graph outputs
+    rows: Mapping[str, int]
+    weight_chunk: Mapping[str, float]          # weight -> bytes of one output-channel block
+    layouts: Mapping[str, Layout]              # activation -> layout on the unit producing it
+    estimated: Mapping[str, str]               # profile figures marked estimated
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: self.graph.shape(name) for name in self.graph.inputs}
+
+    @property
+    def uniform(self) -> bool:
+        return all(p is self.precision for p in self.precisions.values())
+
+    def precision_of(self, i: int) -> Precision:
+        return self.precisions[self.graph.nodes[i].name]
+
+    def root_of(self, tensor: str) -> str:
+        return self.root.get(tensor, tensor)
+
+    def padded(self, tensor: str, nbytes: float) -> int:
+        """`nbytes` of `tensor` scaled by its layout's padding (weights keep their size)."""
+        lay = self.layouts.get(tensor)
+        if lay is None or lay.valid_bytes == 0:
+            return math.ceil(nbytes)
+        return math.ceil(nbytes * lay.aligned_bytes / lay.valid_bytes)
+
+    def stored_bytes(self, tensor: str) -> int:
+        """Bytes of a whole stored tensor at the precision of the node producing it (of its
+        first reader for graph inputs and constants)."""
+        node = self.producer.get(tensor)
+        if node is None:
+            node = min(self.readers.get(tensor, ()), default=None)
+        precision = self.precision if node is None else self.precision_of(node)
+        return math.ceil(self.graph.tensor(tensor).size
+                         * element_bytes(self.graph, tensor, precision))
+
+
+def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
+                    precisions: Mapping[str, Precision] | None = None,
+                    model: str | None = None) -> Problem:
+    """Compute every fact of (graph, chip, precision per node) once. `precisions` maps node
+    names to a precision other than the default; an unknown node name is a user error."""
+    nodes = graph.nodes
+    index = {n.name: i for i, n in enumerate(nodes)}
+    chosen = {n.name: precision for n in nodes}
+    for name, p in (precisions or {}).items():
+        if name not in index:
+            raise NpusimError(f"precision given for '{name}', which is no node of "
+                              f"{model or graph.name}")
+        chosen[name] = Precision(p)
+    prec = [chosen[n.name] for n in nodes]
+    work = tuple(op_work(n, graph) for n in nodes)
+    views = tuple(is_view(w, p) for w, p in zip(work, prec))
+    units = tuple(None if v else assign_unit(n.op_type, n.name, chip, p)
+                  for n, v, p in zip(nodes, views, prec))
+    compute = tuple(None if v else compute_time(w, graph, u, p, chip)
+                    for w, v, u, p in zip(work, views, units, prec))
+    root: dict[str, str] = {}
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        for out in n.outputs:
+            if not out:
+                continue
+            if views[i] and n.inputs and n.inputs[0]:
+                root[out] = root.get(n.inputs[0], n.inputs[0])
+            else:
+                producer[out] = i
+    reads, writes = [], []
+    readers: dict[str, set[int]] = {}
+    for i in range(len(nodes)):
+        # a weight read through views (e.g. a DequantizeLinear) is still a weight
+        rs = tuple(Read(a.tensor, root.get(a.tensor, a.tensor), tensor_bytes(graph, a, prec[i]),
+                        graph.tensor(root.get(a.tensor, a.tensor)).is_constant)
+                   for a in work[i].reads)
+        reads.append(rs)
+        writes.append(tuple(Write(a.tensor, tensor_bytes(graph, a, prec[i]))
+                            for a in work[i].writes))
+        if not views[i]:
+            for r in rs:
+                readers.setdefault(r.root, set()).add(i)
+    weight_chunk = {r.root: _weight_chunk(graph, units[i], r)
+                    for i, rs in enumerate(reads) for r in rs if r.constant}
+    layouts = _layouts(graph, chip, units, prec, producer, readers)
+    return Problem(
+        graph=graph, chip=chip, model=model or graph.name, precision=precision,
+        precisions=MappingProxyType(chosen), index=MappingProxyType(index), work=work,
+        is_view=views, unit=units, compute=compute, reads=tuple(reads), writes=tuple(writes),
+        root=MappingProxyType(root), producer=MappingProxyType(producer),
+        readers=MappingProxyType({t: frozenset(r) for t, r in readers.items()}),
+        outputs=frozenset(root.get(t, t) for t in graph.outputs),
+        rows=MappingProxyType({name: rows_of(graph, name) for name in graph.tensors}),
+        weight_chunk=MappingProxyType(weight_chunk),
+        layouts=MappingProxyType(layouts),
+        estimated=MappingProxyType(chip.estimated_figures()))
+
+
+def _weight_chunk(graph: Graph, unit: ComputeUnit | None, read: Read) -> float:
+    """Bytes of one block of output channels of a weight (what streams at a time)."""
+    shape = graph.shape(read.tensor)
+    channels = shape[0] if len(shape) == 4 else shape[-1] if shape else 1
+    block = (int(unit.fusion.weight_block_channels.value)
+             if unit is not None and unit.fusion is not None else channels)
+    return read.nbytes / math.ceil(max(channels, 1) / max(block, 1))
+
+
+def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers) -> dict[str, Layout]:
+    """Layout of every stored activation: the producing unit's native format (the first
+    reader's for graph inputs), at the producing (reading) node's precision."""
+    layouts = {}
+    for tensor in sorted(set(producer) | set(readers)):
+        if graph.tensor(tensor).is_constant:
+            continue
+        node = producer.get(tensor)
+        if node is None:
+            node = min(readers[tensor])
+        unit = units[node]
+        rule = layout_rule(chip, unit.name if unit is not None else None, prec[node])
+        layouts[tensor] = tensor_layout(tensor, graph.shape(tensor),
+                                        element_bytes(graph, tensor, prec[node]), rule)
+    return layouts

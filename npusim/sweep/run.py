@@ -22,7 +22,8 @@ from npusim.sweep.spec import Point, SweepSpec, expand, load_spec
 
 BACKENDS = ("loky", "dask")
 LABEL_COLUMNS = ("model", "fusion", "precision")
-METRIC_COLUMNS = ("latency_ms", "throughput_fps", "ddr_bytes_per_frame", "estimated")
+METRIC_COLUMNS = ("latency_ms", "serial_latency_ms", "throughput_fps", "ddr_bytes_per_frame",
+                  "estimated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ def evaluate(point: Point) -> dict[str, Any]:
     return {"model": point.label or point.model, "fusion": point.fusion,
             "precision": point.precision,
             **dict(point.overrides),
-            "latency_ms": t.latency_ms, "throughput_fps": t.throughput_fps,
+            "latency_ms": t.latency_ms, "serial_latency_ms": t.serial_latency_ms,
+            "throughput_fps": t.throughput_fps,
             "ddr_bytes_per_frame": t.ddr_bytes_per_frame, "estimated": t.estimated}
 
 

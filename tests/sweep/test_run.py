@@ -22,10 +22,15 @@ def resnet18_grid() -> SweepResult:
 
 
 def test_more_sram_never_increases_dp_latency(resnet18_grid):
+    # what the dp planner minimizes (the groups priced alone) can only drop with more SRAM;
+    # the scheduled makespan follows it within a few percent (dp does not search the schedule)
     for bw in (17.0, 34.0, 68.3):
-        lat = [r["latency_ms"] for r in resnet18_grid.rows if r[DDR] == bw]
-        assert len(lat) == 4
-        assert all(a >= b for a, b in zip(lat, lat[1:])), lat
+        rows = [r for r in resnet18_grid.rows if r[DDR] == bw]
+        serial = [r["serial_latency_ms"] for r in rows]
+        assert len(serial) == 4
+        assert all(a >= b for a, b in zip(serial, serial[1:])), serial
+        lat = [r["latency_ms"] for r in rows]
+        assert all(b <= a * 1.03 for a, b in zip(lat, lat[1:])), lat
         assert lat[0] > lat[-1]          # and the override is really used
 
 
@@ -52,7 +57,8 @@ def test_a_row_equals_simulate_on_the_same_chip_written_as_a_profile(resnet18_gr
 
 def test_columns_and_csv_round_trip(resnet18_grid, tmp_path):
     assert resnet18_grid.columns == ("model", "fusion", "precision", SRAM, DDR, "latency_ms",
-                                     "throughput_fps", "ddr_bytes_per_frame", "estimated")
+                                     "serial_latency_ms", "throughput_fps", "ddr_bytes_per_frame",
+                                     "estimated")
     path = tmp_path / "sweep.csv"
     text = resnet18_grid.to_csv(path)
     back = read_csv(path)

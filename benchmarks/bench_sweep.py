@@ -25,9 +25,10 @@ def test_sweep_200_points(benchmark, n_jobs):
                                 rounds=1, iterations=1)
     assert len(result.rows) == 4 * 5 * 2 * 5
     assert all(r["latency_ms"] > 0 for r in result.rows)
-    # dp searches a superset of the rules plans, so it is never slower at the same point
+    # dp searches a superset of the rules plans, so what it minimizes (the groups priced
+    # alone) is never higher at the same point
     for dp, rules in zip(result.rows[::2], result.rows[1::2]):
         assert (dp["fusion"], rules["fusion"]) == ("dp", "rules")
-        assert dp["latency_ms"] <= rules["latency_ms"] * (1 + 1e-9)
+        assert dp["serial_latency_ms"] <= rules["serial_latency_ms"] * (1 + 1e-9)
     benchmark.extra_info["points"] = len(result.rows)
     benchmark.extra_info["pareto_front_rows"] = len(result.pareto())

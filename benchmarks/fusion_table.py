@@ -1,5 +1,6 @@
-"""Print, as markdown, what fusion buys on every zoo model and chip: latency and DDR traffic
-per frame for the four strategies (none, rules, greedy, dp), int8, batch 1.
+"""Print, as markdown, what fusion buys on every zoo model and chip: latency (the scheduled
+timeline's makespan) and DDR traffic per frame for the four strategies (none, rules, greedy,
+dp), int8, batch 1.
 
     python benchmarks/fusion_table.py [--chips j5,orin-agx-gpu] [--models resnet50,...]
 """
@@ -10,21 +11,16 @@ import argparse
 
 import npusim
 from npusim import zoo
-from npusim.cost import CostModel, prepare_problem
-from npusim.fusion import STRATEGIES, plan
-from npusim.hw import bundled_profiles, load_chip
-from npusim.ir import Precision
+from npusim.fusion import STRATEGIES
+from npusim.hw import bundled_profiles
 
 
 def rows(models: list[str], chips: list[str]):
     for name in models:
         graph = npusim.load(f"zoo:{name}", zoo_weights="light")
         for chip_name in chips:
-            chip = load_chip(chip_name)
-            model = CostModel(prepare_problem(graph, chip, Precision.INT8))
-            plans = {s: plan(model.problem, s, cost_model=model)
-                     for s in STRATEGIES}
-            yield name, chip_name, plans
+            timelines = npusim.compare(graph, chip_name)
+            yield name, chip_name, {tl.plan.strategy: tl for tl in timelines}
 
 
 def main() -> None:

@@ -19,4 +19,4 @@ def test_model_simulates_on_every_chip(model, capsys):
     for chip in CHIPS:
         assert main(["simulate", model, "--chip", chip, "--quiet"]) == 0, chip
         out = capsys.readouterr().out
-        assert f"on {chip} (int8): latency" in out
+        assert f"on {chip} (int8, fusion dp): latency" in out

@@ -31,8 +31,8 @@ from npusim.cost.naming import group_name
 from npusim.cost.opcost import Bound, Objective, OpCost, Tiling, Traffic, by_latency
 from npusim.cost.problem import Problem
 from npusim.cost.transitions import handoff_s
-from npusim.hw.schema import Chip, ComputeUnit, figure_path
-from npusim.ir import FusionKind, Graph
+from npusim.hw.schema import ComputeUnit, figure_path
+from npusim.ir import FusionKind
 from npusim.ir.ops import row_demand
 
 
@@ -44,40 +44,12 @@ class CostModel:
         self._memo: dict[tuple, OpCost | None] = {}
         self._demand: dict[tuple[int, int], dict[str, int] | None] = {}
 
-    # -- the problem's facts, read by the planners ------------------------------------------------
-    @property
-    def graph(self) -> Graph:
-        return self.problem.graph
-
-    @property
-    def chip(self) -> Chip:
-        return self.problem.chip
-
-    @property
-    def index(self):
-        return self.problem.index
-
-    @property
-    def work(self):
-        return self.problem.work
-
-    @property
-    def is_view(self):
-        return self.problem.is_view
-
-    @property
-    def unit(self):
-        return self.problem.unit
-
-    def root_of(self, tensor: str) -> str:
-        return self.problem.root_of(tensor)
-
     def row_demand(self, i: int, rows: int) -> dict[str, int] | None:
         """Memoized `ir.ops.row_demand` of node i: the same (node, rows) recurs across the
         many overlapping groups a planner prices."""
         key = (i, rows)
         if key not in self._demand:
-            self._demand[key] = row_demand(self.graph.nodes[i], self.graph, rows)
+            self._demand[key] = row_demand(self.problem.graph.nodes[i], self.problem.graph, rows)
         return self._demand[key]
 
     # -- public ------------------------------------------------------------------------------
@@ -87,7 +59,7 @@ class CostModel:
         return cost
 
     def unfused(self) -> tuple[OpCost, ...]:
-        return tuple(self.op(i) for i in range(len(self.graph.nodes)))
+        return tuple(self.op(i) for i in range(len(self.problem.graph.nodes)))
 
     def group(self, members: Sequence[int], objective: Objective = by_latency,
               io: GroupIO | None = None) -> OpCost | None:

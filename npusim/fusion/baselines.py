@@ -24,19 +24,19 @@ def plan_none(order: tuple[int, ...]) -> list[tuple[int, int]]:
 
 def plan_rules(model: CostModel, rules: SpaceRules, order: tuple[int, ...], key: Key
                ) -> list[tuple[int, int]]:
-    graph = model.graph
+    graph = model.problem.graph
     segments, i, n = [], 0, len(order)
     while i < n:
         end = i + 1
-        if model.work[order[i]].kind in _ANCHORS:
+        if model.problem.work[order[i]].kind in _ANCHORS:
             seg = Segment(rules)
             seg.add(order[i])
             produced = set(graph.nodes[order[i]].outputs)
             j = i + 1
             while j < n:
                 node = graph.nodes[order[j]]
-                kind = model.work[order[j]].kind
-                follows = any(model.root_of(t) in produced or t in produced
+                kind = model.problem.work[order[j]].kind
+                follows = any(model.problem.root_of(t) in produced or t in produced
                               for t in node.inputs if t)
                 if kind not in (FusionKind.ELEMENTWISE, FusionKind.SHAPE_ONLY) or not follows:
                     break

@@ -27,7 +27,7 @@ class SpaceRules:
 
     def __init__(self, model: CostModel):
         self.model = model
-        graph = model.graph
+        graph = model.problem.graph
         n = len(graph.nodes)
         self.neighbours: list[set[int]] = [set() for _ in range(n)]
         readers_of_root: dict[str, list[int]] = {}
@@ -37,26 +37,26 @@ class SpaceRules:
                     continue
                 p = graph.producer(name)
                 if p is not None:
-                    j = model.index[p.name]
+                    j = model.problem.index[p.name]
                     self.neighbours[i].add(j)
                     self.neighbours[j].add(i)
-                readers_of_root.setdefault(model.root_of(name), []).append(i)
+                readers_of_root.setdefault(model.problem.root_of(name), []).append(i)
         for readers in readers_of_root.values():  # siblings sharing an activation
             for a in readers:
                 self.neighbours[a].update(b for b in readers if b != a)
         self.tail_consumers: list[set[int]] = [set() for _ in range(n)]
         for i, node in enumerate(graph.nodes):
-            unit = model.unit[i]
+            unit = model.problem.unit[i]
             if (model.problem.precision_of(i).is_integer and node.op_type == "Conv" and unit is not None
                     and unit.fusion is not None and unit.fusion.tail_conv_int32
                     and self._feeds_output_elementwise(i)):
-                self.tail_consumers[i] = {model.index[c.name]
+                self.tail_consumers[i] = {model.problem.index[c.name]
                                           for c in graph.consumers(node.outputs[0])}
 
     def _feeds_output_elementwise(self, i: int) -> bool:
         """True if every path from node i reaches a graph output through elementwise and
         view ops only (a tail conv, in Horizon's sense)."""
-        graph, model = self.model.graph, self.model
+        graph, model = self.model.problem.graph, self.model
         outputs = set(graph.outputs)
         stack, seen = [i], set()
         reached = False
@@ -68,8 +68,8 @@ class SpaceRules:
             for out in graph.nodes[j].outputs:
                 reached |= out in outputs
                 for c in graph.consumers(out):
-                    k = model.index[c.name]
-                    if model.work[k].kind not in _PASS_THROUGH:
+                    k = model.problem.index[c.name]
+                    if model.problem.work[k].kind not in _PASS_THROUGH:
                         return False
                     stack.append(k)
         return reached
@@ -101,14 +101,14 @@ class Segment:
                 if a != b:
                     self.parent[a] = b
                     self.components -= 1
-        if model.is_view[i]:
+        if model.problem.is_view[i]:
             return True
-        unit, precision = model.unit[i], model.problem.precision_of(i)
+        unit, precision = model.problem.unit[i], model.problem.precision_of(i)
         if self.unit is None:
             self.unit, self.precision = unit, precision
         elif unit.name != self.unit.name or precision is not self.precision:
             return False  # a group runs on one unit at one precision
-        kind = model.work[i].kind
+        kind = model.problem.work[i].kind
         self.compute_ops += 1
         self.mac_ops += kind in _MAC_KINDS
         fusion = unit.fusion

@@ -65,7 +65,7 @@ def test_group_names_join_onnx_names():
                                   [vi("q", [1, 16, 8]), vi("k", [1, 16, 8]),
                                    vi("r", [1, 4, 16, 16])], w))
     model = CostModel(prepare_problem(graph, load_chip("j5"), Precision.INT8))
-    i = model.index
+    i = model.problem.index
     assert model.group((i["conv"], i["relu"])).name == "conv+relu"
     assert model.group((i["q_proj"], i["k_proj"])).name == "q_proj||k_proj"
     # the shared input is loaded once for both siblings: that is what horizontal fusion saves

@@ -41,17 +41,35 @@ def group_name(graph: Graph, members: Sequence[int]) -> str:
 
 
 def short_name(members: Sequence[str], width: int = 40) -> str:
-    """A group as its first and last node and how many more it holds:
-    `first ... last (+N)`, cut to `width` characters; a lone node keeps its name."""
+    """A group as its first and last node and how many more it holds, in `width` characters:
+    `first ... last (+N)`, the last node without the path it shares with the first (a node
+    merged by canonicalization, conv+bn, shows as its first original node)."""
     if len(members) == 1:
-        return _cut(members[0], width)
-    # a node merged by canonicalization (conv+bn) is shown by its first original node
+        return _cut_middle(members[0], width)
     first, last = members[0].split("+")[0], members[-1].split("+")[0]
+    shared = first[:len(_common_prefix(first, last))]
+    last = last[shared.rfind("/") + 1:] if "/" in shared else last
     more = f" (+{len(members) - 2})" if len(members) > 2 else ""
-    room = max(8, (width - len(more) - 5) // 2)
-    return f"{_cut(first, room)} ... {_cut(last, room)}{more}"
+    budget = width - len(more) - len(" ... ")
+    last = _cut_start(last, max(8, budget // 3))
+    return f"{_cut_middle(first, budget - len(last))} ... {last}{more}"
 
 
-def _cut(name: str, width: int) -> str:
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _cut_start(name: str, width: int) -> str:
     """Keep the end of a long name (the part that differs between layers)."""
     return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+def _cut_middle(name: str, width: int) -> str:
+    """Keep both ends of a long name: where it is in the model, and what it is."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[-(width - 1 - head):]

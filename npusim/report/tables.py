@@ -22,7 +22,9 @@ CSV_COLUMNS = ("name", "op_types", "unit", "fallback", "precision", "start_ms", 
                "latency_ms", "percent", "isolated_ms", "compute_ms", "memory_ms",
                "overhead_ms", "transition_ms", "bound_by", "macs", "bytes_loaded",
                "bytes_stored", "estimated", "rests_on")
-NAME_WIDTH = 34   # a fused group's short name in the terminal table
+TABLE_WIDTH = 120  # the default per-layer table fits a 120-column terminal
+MIN_NAME_WIDTH = 24
+NAME_WIDTH = 34    # a group's short name in the plan table
 OPS_WIDTH = 16
 
 
@@ -72,34 +74,39 @@ def ops_summary(op_types: tuple[str, ...], width: int = OPS_WIDTH) -> str:
     return " ".join(parts)
 
 
-def layer_table(report: Report, *, show_views: bool = False, members: bool = False) -> Table:
-    """Per-layer table in the trtexec / hb_perf spirit, 120 columns wide: a fused group
-    shows as `first ... last (+N)` (`members=True` lists every node); start, duration and %
-    are on the scheduled timeline; `*` marks estimate-based figures."""
+def layer_table(report: Report, *, show_views: bool = False, members: bool = False,
+                width: int = TABLE_WIDTH) -> Table:
+    """Per-layer table in the trtexec / hb_perf spirit, `width` columns wide: a fused group
+    shows as `first ... last (+N)` in the room the other columns leave (`members=True`
+    lists every node); start, duration and % are on the scheduled timeline; `*` marks
+    figures that rest on an estimated profile number."""
     table = Table(title=escape(summary_line(report)), title_justify="left",
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col, justify in (("layer", "left"), ("ops", "left"), ("unit", "left"),
-                         ("start ms", "right"), ("ms", "right"), ("%", "right"),
-                         ("bound", "left"), ("MMACs", "right"), ("in KB", "right"),
-                         ("out KB", "right")):
-        table.add_column(col, justify=justify, overflow="fold",
-                         max_width=NAME_WIDTH if col == "layer" and members else None)
+    columns = [("layer", "left"), ("ops", "left"), ("unit", "left"), ("start", "right"),
+               ("ms", "right"), ("%", "right"), ("bound", "left"), ("MMACs", "right"),
+               ("in KB", "right"), ("out KB", "right")]
     handoffs = any(r.transition_ms for r in report.layers)
     if handoffs:
-        table.add_column("hand-off ms", justify="right")
-    hidden = 0
-    for r in report.layers:
-        if r.is_view and not show_views:
-            hidden += 1
-            continue
+        columns.append(("hand-off ms", "right"))
+    shown = [r for r in report.layers if show_views or not r.is_view]
+    cells = []
+    for r in shown:
         mark = "*" if r.estimated else ""
-        name = "\n".join(r.members) if members else short_name(r.members, NAME_WIDTH)
-        extra = (f"{r.transition_ms:.4f}",) if handoffs else ()
-        table.add_row(escape(name), ops_summary(r.op_types),
-                      f"{r.unit} (fallback)" if r.fallback else r.unit,
+        cells.append((ops_summary(r.op_types), f"{r.unit} (fallback)" if r.fallback else r.unit,
                       f"{r.start_ms:.4f}", f"{r.latency_ms:.4f}{mark}", f"{r.percent:.1f}",
                       r.bound_by, f"{r.macs / 1e6:.1f}", f"{r.bytes_loaded / 1e3:.1f}",
-                      f"{r.bytes_stored / 1e3:.1f}", *extra)
+                      f"{r.bytes_stored / 1e3:.1f}")
+                     + ((f"{r.transition_ms:.4f}",) if handoffs else ()))
+    others = sum(max([len(head)] + [len(c[k]) for c in cells])
+                 for k, (head, _) in enumerate(columns[1:]))
+    name_width = max(MIN_NAME_WIDTH, width - others - 3 * len(columns) + 1)
+    for col, justify in columns:
+        table.add_column(col, justify=justify, overflow="fold",
+                         max_width=name_width if col == "layer" else None)
+    for r, c in zip(shown, cells):
+        name = "\n".join(r.members) if members else short_name(r.members, name_width)
+        table.add_row(escape(name), *c)
+    hidden = len(report.layers) - len(shown)
     table.caption = "\n".join(_notes(report, hidden, members)) or None
     table.caption_justify = "left"
     return table

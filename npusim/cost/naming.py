@@ -63,13 +63,27 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def _cut_start(name: str, width: int) -> str:
-    """Keep the end of a long name (the part that differs between layers)."""
-    return name if len(name) <= width else "…" + name[-(width - 1):]
+    """Keep the end of a long name (the part that differs between layers), at a `/`."""
+    if len(name) <= width:
+        return name
+    parts = name.split("/")
+    for k in range(1, len(parts)):
+        tail = "/".join(parts[k:])
+        if len(tail) + 2 <= width:
+            return "…/" + tail
+    return "…" + name[-(width - 1):]
 
 
 def _cut_middle(name: str, width: int) -> str:
-    """Keep both ends of a long name: where it is in the model, and what it is."""
+    """Keep both ends of a long name, where it is in the model and what it is, cutting
+    whole path segments out of the middle where the name is a path."""
     if len(name) <= width:
         return name
-    head = (width - 1) // 2
-    return name[:head] + "…" + name[-(width - 1 - head):]
+    parts = name.split("/")
+    head = "/".join(parts[:2]) if len(parts) > 2 else ""
+    for k in range(2, len(parts)):
+        tail = "/".join(parts[k:])
+        if head and len(head) + len(tail) + 3 <= width:
+            return f"{head}/…/{tail}"
+    keep = (width - 1) // 2
+    return name[:keep] + "…" + name[-(width - 1 - keep):]

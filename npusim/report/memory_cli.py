@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.cost import short_name
+from npusim.report.tables import format_bytes as _bytes
 from npusim.report.tables import summary_line
 from npusim.schedule.memory_map import MemoryMap, Placement
 
@@ -94,19 +97,16 @@ def tensor_table(rows: tuple[Placement, ...], title: str, limit: int = 0) -> Tab
     return t
 
 
-def _short(group: str) -> str:
-    """A fused group's first node name and how many more it holds."""
-    parts = group.replace("||", "+").replace("(", "").replace(")", "").split("+")
-    return parts[0] if len(parts) == 1 else f"{parts[0]} +{len(parts) - 1}"
 
 
-def _bytes(n: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
 
 
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _short(group: str) -> str:
+    """A group (by its name, ONNX node names joined by + and ||) as `first ... last (+N)`."""
+    return short_name([m for m in re.split(r"\+|\|\|", group.replace("(", "").replace(")", ""))
+                       if m], 40)

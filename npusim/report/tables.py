@@ -208,3 +208,11 @@ def plan_json(timelines: tuple[Timeline, ...]) -> str:
                         "rests_on": list(g.rests_on)} for g in p.groups],
         })
     return json.dumps(out if len(out) > 1 else out[0], indent=2, sort_keys=True) + "\n"
+
+
+def format_bytes(n: int) -> str:
+    """Bytes in binary units, as memory tables print them."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"

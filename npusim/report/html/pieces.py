@@ -4,6 +4,9 @@ SVG data URIs, number cells, names and byte counts.
 
 from __future__ import annotations
 
+from npusim.cost import short_name
+from npusim.report.tables import format_bytes
+
 import base64
 import html
 import io
@@ -72,9 +75,8 @@ def _star(flag: bool) -> str:
 
 
 def _short(members: Sequence[str]) -> str:
-    """A group's first ONNX node name (without folded BN) and how many more it holds."""
-    first = members[0].split("+")[0] if members else "?"
-    return first if len(members) <= 1 else f"{first} +{len(members) - 1}"
+    """A group's short name, as the terminal table prints it."""
+    return short_name(members, 40) if members else "?"
 
 
 def _name_cell(members: Sequence[str]) -> str:
@@ -94,8 +96,4 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-def _bytes(n: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
+_bytes = format_bytes

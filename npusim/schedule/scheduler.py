@@ -5,6 +5,7 @@ groups), compute on every instance of the unit, stores; one pass per spill decis
 from __future__ import annotations
 
 from collections import defaultdict
+from types import MappingProxyType
 
 from npusim.hw.schema import ComputeUnit
 from npusim.schedule.staging import (
@@ -329,8 +330,12 @@ def build(ctx: Staging, spilled: frozenset[str] = frozenset(),
     tensors = sorted(set(sch.loaded) | set(sch.stored))
     traffic = tuple(TensorTraffic(t, round(sch.loaded.get(t, 0)), sch.stored.get(t, 0))
                     for t in tensors)
+    busy: dict[str, float] = {}
+    for e in events:
+        busy[e.lane] = busy.get(e.lane, 0.0) + e.duration_ms
     return Timeline(ctx.plan, ctx.lanes, tuple(events), tuple(sch.spans), tuple(buffers),
-                    ctx.layouts, tuple(sorted(spilled)), traffic, makespan)
+                    ctx.layouts, tuple(sorted(spilled)), traffic, makespan,
+                    MappingProxyType(busy))
 
 
 def _lane_order(lanes: tuple[Lane, ...], name: str) -> int:

@@ -5,6 +5,7 @@ channels), the groups as they landed, and the live interval of every buffer. It 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -115,16 +116,15 @@ class Timeline:
     spilled: tuple[str, ...]                    # SRAM buffers that went to DDR
     ddr_traffic: tuple[TensorTraffic, ...]
     latency_ms: float                           # makespan of one frame: THE latency
-    _busy: dict = field(default_factory=dict, repr=False, compare=False)
+    busy_by_lane: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def model(self) -> str:
         return self.plan.model
 
     def busy_ms(self, lane: str) -> float:
-        if lane not in self._busy:
-            self._busy[lane] = sum(e.duration_ms for e in self.events if e.lane == lane)
-        return self._busy[lane]
+        """Time the lane spends on events in the frame."""
+        return self.busy_by_lane.get(lane, 0.0)
 
     @property
     def period_ms(self) -> float:

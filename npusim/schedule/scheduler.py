@@ -31,8 +31,10 @@ STRIPE_BYTES = 4096     # a transfer of at least this many bytes per channel is 
 class _Scheduler:
     """One list-scheduling pass in plan order, for given spill and no-prefetch decisions."""
 
-    def __init__(self, ctx: Staging, spilled: frozenset[str], no_prefetch: frozenset[int]):
+    def __init__(self, ctx: Staging, spilled: frozenset[str], no_prefetch: frozenset[int],
+                 drained: frozenset[int] = frozenset()):
         self.ctx, self.spilled, self.no_prefetch = ctx, spilled, no_prefetch
+        self.drained = drained  # groups whose loads wait for the previous group's stores
         graph = ctx.problem.graph
         self.inputs, self.outputs = set(graph.inputs), set(graph.outputs)
         self.constant = {t for t, tensor in graph.tensors.items() if tensor.is_constant}
@@ -122,11 +124,15 @@ class _Scheduler:
                  and pw.peak_estimate + sum(x.size for x in w.steps[0].loads)
                  <= int(w.level.capacity_bytes.value))
         self.prefetched[w.index] = allow
-        return start if allow else end
+        if allow:
+            return start
+        if w.index in self.drained:  # SRAM is too full to overlap the previous stores
+            return max([end] + [self.store_end[(prev[0], k)] for k in range(len(pw.steps))])
+        return end
 
     def _issue_loads(self, i: int, only_available: bool) -> None:
         w, s = self.flat[i]
-        if not w.staged:
+        if not w.staged or (only_available and s == 0 and w.index in self.drained):
             return
         step = w.steps[s]
         issue = None
@@ -319,9 +325,11 @@ class _Scheduler:
 
 
 def build(ctx: Staging, spilled: frozenset[str] = frozenset(),
-          no_prefetch: frozenset[int] = frozenset()) -> Timeline:
-    """One scheduling pass of a staged plan for given spill / no-prefetch decisions."""
-    sch = _Scheduler(ctx, spilled, no_prefetch)
+          no_prefetch: frozenset[int] = frozenset(), drained: frozenset[int] = frozenset()
+          ) -> Timeline:
+    """One scheduling pass of a staged plan for given spill / no-prefetch / drain
+    decisions."""
+    sch = _Scheduler(ctx, spilled, no_prefetch, drained)
     sch.run()
     makespan = max((e.end_ms for e in sch.events), default=0.0)
     events = sorted(sch.events, key=lambda e: (e.start_ms, _lane_order(ctx.lanes, e.lane),

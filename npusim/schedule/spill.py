@@ -34,13 +34,15 @@ def schedule(plan: Plan) -> Timeline:
 
     Which SRAM buffers fit is settled here: each pass is placed with the allocator the
     MemoryMap uses; where a level overflows, the groups involved first give up prefetching,
-    then the buffers that still do not fit are spilled to DDR, and the pass is repeated."""
+    then wait for the group before to finish storing (drain), and the buffers that still do
+    not fit are spilled to DDR; the pass is repeated after each decision."""
     ctx = Staging(plan)
     chip = plan.chip
     spilled: set[str] = set()
     no_prefetch: set[int] = set()
+    drained: set[int] = set()
     for _ in range(64):
-        tl = build(ctx, frozenset(spilled), frozenset(no_prefetch))
+        tl = build(ctx, frozenset(spilled), frozenset(no_prefetch), frozenset(drained))
         failed: list[Buffer] = []
         for level in chip.memory:
             if level.kind == "dram":
@@ -56,9 +58,11 @@ def schedule(plan: Plan) -> Timeline:
         if not failed:
             return tl
         groups = {b.group for b in failed if b.group is not None}
-        fresh = {g for g0 in groups for g in (g0, g0 + 1)} - no_prefetch
-        if fresh:
-            no_prefetch |= fresh
+        near = {g for g0 in groups for g in (g0, g0 + 1)}
+        if near - no_prefetch:
+            no_prefetch |= near
+        elif near - drained:
+            drained |= near
         else:
             spilled |= {b.name for b in failed}
     return tl

@@ -1,15 +1,35 @@
-"""Predicted vs published latency: MLPerf Inference (Jetson AGX Orin, TensorRT) and the J5
-BEV-GKT compiler estimate. `python benchmarks/validation.py` prints markdown tables."""
+"""Predicted vs measured latency. `python benchmarks/validation.py` prints markdown tables:
 
-# Nothing here is fitted: every profile figure comes from a datasheet / FACTS.md or is marked
-# estimated, and no constant was calibrated on any row (all rows are out of sample).
+1. every row of the calibration set (../shared/measurements/calibration.csv beside the project
+   root, or --measurements PATH): the model built (zoo, timm, ultralytics, YOLOX-S; the
+   `validate` extra), simulated on the row's chip at the row's precision with today's cost
+   model, with the median and worst |error| per chip family (Jetson GPU, Horizon BPU);
+2. MLPerf rounds on AGX Orin (rules vs dp), the J5 BEV-GKT compiler estimate against the j5
+   profile's roofline bound, and the Orin power modes (predictions only).
+"""
+
+# Nothing here is fitted: every profile figure comes from a public document or is marked
+# estimated; a figure fitted on calibration rows would say so (`calibrated:`).
 
 from __future__ import annotations
 
+import argparse
+import csv
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
 import npusim
+from npusim.errors import NpusimError
 from npusim.fusion import plan
 from npusim.hw import load_chip
 from npusim.ir import Precision
+
+ROOT = Path(__file__).resolve().parent.parent
+MEASUREMENTS = ROOT.parent / "shared" / "measurements" / "calibration.csv"
+CACHE = Path(__file__).resolve().parent / ".cache" / "validation"
+FAMILIES = {"gpu": "Jetson GPU", "npu": "Horizon BPU"}
 
 MLPERF = "MLPerf Inference {v} closed, NVIDIA Jetson AGX Orin (Orin_TRT), SingleStream p90"
 
@@ -92,12 +112,103 @@ def power_mode_table() -> list[str]:
     return lines
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Row:
+    """One calibration.csv row."""
+
+    model: str
+    chip: str
+    precision: str
+    size: int
+    measured_ms: float
+    what_is_timed: str
+
+
+@dataclass(frozen=True)
+class Result:
+    row: Row
+    predicted_ms: float | None
+    why_not: str = ""
+
+    @property
+    def error_pct(self) -> float | None:
+        return None if self.predicted_ms is None else error_pct(self.predicted_ms,
+                                                                self.row.measured_ms)
+
+
+def read_rows(path: Path) -> list[Row]:
+    if not path.is_file():
+        raise SystemExit(f"validation: measurements file '{path}' not found: the calibration "
+                         "set lives in shared/measurements/calibration.csv beside the project "
+                         "root; give another with --measurements PATH")
+    with path.open(newline="") as f:
+        return [Row(r["model"], r["chip"], r["precision"],
+                    int(r["input"].split()[0].split("x")[-1]), float(r["measured_ms"]),
+                    r["what_is_timed"]) for r in csv.DictReader(f)]
+
+
+def predict_row(row: Row, cache: Path) -> Result:
+    """Today's cost model on the row's model, chip and precision (fused dp plan)."""
+    from validation_models import cached_model
+    try:
+        model = cached_model(row.model, row.size, cache)
+        report = npusim.simulate(model, row.chip, precision=row.precision)
+    except ImportError as e:
+        return Result(row, None, f"{e.name or e} not installed (pip install -e '.[validate]')")
+    except NpusimError as e:
+        return Result(row, None, f"npusim: {e}")
+    return Result(row, report.totals.latency_ms)
+
+
+def family(chip: str) -> str:
+    kind = load_chip(chip).ordered_units[0].kind
+    return FAMILIES.get(kind, kind)
+
+
+def calibration_table(results: list[Result]) -> list[str]:
+    lines = ["| model | chip | precision | measured ms | predicted ms | error | what is timed |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        pred = f"{r.predicted_ms:.3f}" if r.predicted_ms is not None else f"- ({r.why_not})"
+        err = f"{r.error_pct:+.1f}%" if r.error_pct is not None else "-"
+        lines.append(f"| {r.row.model} | {r.row.chip} | {r.row.precision} | "
+                     f"{r.row.measured_ms:g} | {pred} | {err} | {r.row.what_is_timed} |")
+    return lines
+
+
+def family_summary(results: list[Result]) -> list[str]:
+    lines = ["| chip family | rows predicted | median abs error | worst abs error |",
+             "|---|---|---|---|"]
+    by_family: dict[str, list[float]] = {}
+    for r in results:
+        if r.error_pct is not None:
+            by_family.setdefault(family(r.row.chip), []).append(abs(r.error_pct))
+    for fam, errs in sorted(by_family.items()):
+        lines.append(f"| {fam} | {len(errs)} | {statistics.median(errs):.1f}% | "
+                     f"{max(errs):.1f}% |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--measurements", type=Path, default=MEASUREMENTS)
+    ap.add_argument("--cache", type=Path, default=CACHE, help="exported ONNX files")
+    ap.add_argument("--only-calibration", action="store_true",
+                    help="print the calibration-set table only")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    results = [predict_row(row, args.cache) for row in read_rows(args.measurements)]
+    print(f"## Calibration set ({args.measurements.name}): predicted vs measured, fused dp "
+          "plans, the row's precision\n")
+    print("\n".join(calibration_table(results)))
+    print("\n".join(["", *family_summary(results)]))
+    print("\nCalibrated on: nothing yet (no profile figure is `calibrated:`).\n")
+    if args.only_calibration:
+        return
     mlperf, rests = mlperf_table()
-    print("## Jetson AGX Orin GPU (MAXN), int8, batch 1, fused plans\n")
+    print("## Jetson AGX Orin GPU (MAXN), int8, batch 1, MLPerf rounds, rules vs dp\n")
     print("\n".join(mlperf))
-    print("\nCalibrated on: nothing (no constant was fitted to any row).")
-    print("Estimated profile figures these predictions rest on: "
+    print("\nEstimated profile figures these predictions rest on: "
           + (", ".join(f"`{f}`" for f in sorted(rests)) or "none") + "\n")
     print("## Horizon J5: BEV-GKT compiler estimate vs the j5 profile's roofline bound\n")
     print("\n".join(j5_table()))

@@ -161,21 +161,27 @@ def _chips(args: argparse.Namespace, console: Console) -> int:
         chip = load_chip(args.name)
         sys.stdout.write(json.dumps(chip.model_dump(mode="json"), indent=2) + "\n")
         return 0
-    table = Table(title="bundled chip profiles (peaks are dense, per unit)", title_justify="left")
+    table = Table(title="bundled chip profiles (peaks are dense, per unit; figures: sourced / "
+                  "estimated / calibrated)", title_justify="left")
     for col in ("name", "unit", "instances", "clock MHz", "peak TOPS by precision",
-                "DRAM GB/s", "on-chip SRAM", "estimated figures"):
+                "DRAM GB/s", "on-chip SRAM", "figures src/est/cal",
+                "validated"):
         table.add_column(col)
     for name in bundled_profiles():
         chip = load_chip(name)
         sram = ", ".join(f"{m.name} {m.capacity_bytes.value / 2**20:g} MiB ({m.scope})"
                          for m in chip.memory if m.kind == "sram")
+        counts = chip.provenance_counts()
+        figures = "/".join(str(counts[k]) for k in ("source", "estimated", "calibrated"))
+        validated = ("yes" if chip.is_validated else "no") if chip.validation else "not stated"
         for i, u in enumerate(chip.ordered_units):
             peaks = " ".join(f"{p.value}:{u.peak_tops(p):.1f}" for p in u.precisions)
-            table.add_row(escape(name) if i == 0 else "", u.name, f"{u.count.value:g}",
+            first = i == 0
+            table.add_row(escape(name) if first else "", u.name, f"{u.count.value:g}",
                           f"{u.clock_MHz.value:g}", peaks,
-                          f"{chip.dram.bandwidth_GBps.value:g}" if i == 0 else "",
-                          sram if i == 0 else "",
-                          str(len(chip.estimated_figures())) if i == 0 else "")
+                          f"{chip.dram.bandwidth_GBps.value:g}" if first else "",
+                          sram if first else "", figures if first else "",
+                          validated if first else "")
     console.print(table)
     return 0
 

@@ -1,7 +1,8 @@
 """The pydantic schema of a chip profile: compute units, memory levels, layout rules.
 
-Every number is a `Figure` carrying either the public `source` it was copied from or an
-`estimated` reason; units are in the field names. Unknown fields are rejected
+Every number is a `Figure` carrying exactly one provenance: the public `source` it was copied
+from, an `estimated` reason, or the measurements it was `calibrated` on; units are in the field
+names. Unknown fields are rejected
 (`extra="forbid"`), so a misspelt or wrongly-united field is caught at load time.
 """
 
@@ -21,18 +22,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PROVENANCE_KINDS = ("source", "estimated", "calibrated")
+
+
 class _Sourced(_Frozen):
-    """Data that carries its provenance: exactly one of `source` or `estimated` (the reason)."""
+    """Data that carries its provenance: exactly one of `source` (a public document),
+    `estimated` (why it is a guess) or `calibrated` (the measurement rows a chip-level
+    constant was fitted on, e.g. "calibration.csv rows resnet50/orin-agx-gpu, ...")."""
 
     source: str | None = None
     estimated: str | None = None
+    calibrated: str | None = None
 
     @model_validator(mode="after")
     def _one_provenance(self) -> _Sourced:
-        if bool(self.source) == bool(self.estimated):
-            raise ValueError("give exactly one of 'source' (where the number comes from) or "
-                             "'estimated' (why it is a guess)")
+        if sum(bool(getattr(self, kind)) for kind in PROVENANCE_KINDS) != 1:
+            raise ValueError("give exactly one of 'source' (where the number comes from), "
+                             "'estimated' (why it is a guess) or 'calibrated' (the measurement "
+                             "rows it was fitted on)")
         return self
+
+    @property
+    def provenance(self) -> str:
+        """Which kind of provenance this carries: source, estimated or calibrated."""
+        return next(kind for kind in PROVENANCE_KINDS if getattr(self, kind))
 
 
 class Figure(_Sourced):
@@ -43,6 +56,10 @@ class Figure(_Sourced):
     @property
     def is_estimated(self) -> bool:
         return self.estimated is not None
+
+    @property
+    def is_calibrated(self) -> bool:
+        return self.calibrated is not None
 
     def __int__(self) -> int:
         return int(self.value)
@@ -206,11 +223,22 @@ class TensorLayout(_Sourced):
         default=[], description="padding rules by channel count; the first that applies wins")
 
 
+class Validation(_Frozen):
+    """Whether published measurements of this chip check the profile, and which."""
+
+    status: Literal["validated", "unvalidated"]
+    note: str = Field(min_length=1, description="validated: the measurements it is checked "
+                      "against; unvalidated: why there are none")
+
+
 class Chip(_Frozen):
     """A validated chip profile."""
 
     name: str
     description: str
+    validation: Validation | None = Field(
+        default=None, description="whether public measurements check this profile; "
+                                  "omitted: not stated")
     compute_units: list[ComputeUnit]
     unit_order: list[str] | None = Field(
         default=None, description="units to try for an op, first that runs it wins; "
@@ -263,6 +291,21 @@ class Chip(_Frozen):
         if self._estimated is None:
             self._estimated = {p: f.estimated for p, f in self.figures() if f.estimated}
         return MappingProxyType(self._estimated)
+
+    def calibrated_figures(self) -> Mapping[str, str]:
+        """Path -> the measurement rows it was fitted on, for every calibrated figure."""
+        return MappingProxyType({p: f.calibrated for p, f in self.figures() if f.calibrated})
+
+    def provenance_counts(self) -> Mapping[str, int]:
+        """How many figures are sourced, estimated and calibrated."""
+        counts = dict.fromkeys(PROVENANCE_KINDS, 0)
+        for _, figure in self.figures():
+            counts[figure.provenance] += 1
+        return MappingProxyType(counts)
+
+    @property
+    def is_validated(self) -> bool:
+        return self.validation is not None and self.validation.status == "validated"
 
 
 def figure_path(owner: ComputeUnit | MemoryLevel, field: str, key: str | None = None) -> str:

@@ -245,7 +245,7 @@ def _apply_checked(base: dict, assignment: tuple[tuple[str, Value], ...]) -> dic
 
 def _is_figure(node: Any) -> bool:
     return isinstance(node, dict) and "value" in node and set(node) <= {"value", "source",
-                                                                        "estimated"}
+                                                                        "estimated", "calibrated"}
 
 
 def _list_index(items: list, part: str, path: str, here: str) -> int:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import npusim
 from npusim.errors import NpusimError
-from npusim.fusion import plan
 from npusim.hw import load_chip
 from npusim.ir import Precision
 
@@ -51,10 +50,9 @@ POWER_MODES = ["orin-agx-gpu-maxn", "orin-agx-gpu-50w", "orin-agx-gpu-30w", "ori
 
 
 def predict(model: str, chip: str, strategy: str) -> tuple[float, tuple[str, ...]]:
-    """Fused-plan latency of one int8 batch-1 frame, and the estimated figures it rests on."""
-    graph = npusim.load(f"zoo:{model}", zoo_weights="light")
-    p = plan(graph, load_chip(chip), Precision.INT8, strategy=strategy)
-    return p.latency_ms, tuple(sorted({f for g in p.groups for f in g.rests_on}))
+    """Scheduled latency of one int8 batch-1 frame, and the estimated figures it rests on."""
+    report = npusim.simulate(f"zoo:{model}", chip, fusion=strategy)
+    return report.totals.latency_ms, tuple(report.estimated_figures)
 
 
 def error_pct(predicted: float, measured: float) -> float:

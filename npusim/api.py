@@ -117,7 +117,7 @@ def report(timeline: Timeline) -> Report:
     preferred = chip.ordered_units[0].name
     real = [i for i, c in enumerate(p.groups) if not c.is_view]
     last = real[-1] if real else None
-    rows, end = [], 0.0
+    rows, end = _runtime_rows(timeline, estimated, makespan)
     for i, c in enumerate(p.groups):
         start = end
         span = timeline.span(i)
@@ -132,12 +132,15 @@ def report(timeline: Timeline) -> Report:
             c.name, c.op_types, c.kind.value, c.unit, c.precision.value, c.macs,
             c.vector_ops, c.bytes_loaded, c.bytes_stored, start, end, end - start,
             100.0 * (end - start) / makespan if makespan else 0.0, c.latency_ms,
-            c.compute_ms, c.memory_ms, c.overhead_ms, c.bound_by.value, rests, c.members,
+            c.compute_ms, c.memory_ms, c.overhead_ms,
+            "launch" if span is not None and span.launch_bound else c.bound_by.value,
+            rests, c.members,
             c.tiling.row_tiles, c.tiling.weights, c.working_set_bytes, c.sram_level,
             c.transition_ms, not c.is_view and c.unit != preferred))
     used = sorted({path for r in rows for path in r.rests_on})
     totals = Totals(
         latency_ms=makespan,
+        kernels_ms=timeline.kernels_ms,
         serial_latency_ms=p.serial_latency_ms,
         throughput_fps=timeline.throughput_fps,
         bottleneck=timeline.bottleneck,
@@ -146,6 +149,7 @@ def report(timeline: Timeline) -> Report:
         macs=sum(c.macs for c in p.groups),
         flops=sum(2 * c.macs + c.vector_ops for c in p.groups),
         layers=len(real),
+        launch_bound_layers=sum(1 for g in timeline.groups if g.launch_bound),
         busy_ms_by_unit=MappingProxyType(_busy_by_unit(timeline)),
         dma_hidden_fraction=timeline.dma_hidden_fraction,
         spilled_buffers=len(timeline.spilled),
@@ -154,6 +158,31 @@ def report(timeline: Timeline) -> Report:
     return Report(p.model, chip.name, p.precision.value, p.strategy, p.objective,
                   MappingProxyType(p.input_shapes), tuple(rows), totals,
                   MappingProxyType({path: estimated[path] for path in used}), timeline)
+
+
+_RUNTIME_FIGURES = {"inference overhead": "runtime.inference_overhead_us",
+                    "nv12 input conversion": "runtime.input_conversion_ns_per_pixel"}
+
+
+def _runtime_rows(timeline: Timeline, estimated, makespan: float
+                  ) -> tuple[list[LayerRow], float]:
+    """Rows for the work before the first kernel (the per-inference runtime, the nv12 input
+    conversion), in time order, and when the last of them ends."""
+    rows, end = [], 0.0
+    seen = set()
+    for e in sorted(timeline.runtime_events, key=lambda e: (e.start_ms, e.lane)):
+        if e.name not in _RUNTIME_FIGURES or e.name in seen:
+            continue  # kernel enqueues run beside the kernels; their waits show as `launch`
+        seen.add(e.name)
+        start, end = end, max(end, e.end_ms)
+        path = _RUNTIME_FIGURES[e.name]
+        unit = e.lane.split("#")[0]
+        rows.append(LayerRow(
+            f"(runtime) {e.name}", ("Runtime",), "runtime", unit, "-", 0, 0, 0, 0, start,
+            end, end - start, 100.0 * (end - start) / makespan if makespan else 0.0,
+            e.duration_ms, 0.0, 0.0, e.duration_ms, "runtime",
+            (path,) if path in estimated else (), (), 1, "resident", 0, None, 0.0, False))
+    return rows, end
 
 
 def _busy_by_unit(timeline: Timeline) -> dict[str, float]:

@@ -64,6 +64,7 @@ class LayerRow:
 @dataclass(frozen=True, slots=True)
 class Totals:
     latency_ms: float             # the timeline's makespan: one frame, single stream
+    kernels_ms: float             # first kernel start to last kernel end (runtime excluded)
     serial_latency_ms: float      # the groups priced alone, summed (the planner's objective)
     throughput_fps: float         # frames in flight: the busiest lane sets the rate
     bottleneck: str | None        # that lane
@@ -72,6 +73,7 @@ class Totals:
     macs: int
     flops: int
     layers: int
+    launch_bound_layers: int      # kernels that waited for the CPU to enqueue them
     busy_ms_by_unit: Mapping[str, float]
     dma_hidden_fraction: float
     spilled_buffers: int

@@ -19,6 +19,11 @@ def dram_time_s(total_bytes: float, transfers: Iterable[float], dram: MemoryLeve
     bandwidth_Bps = dram.achieved_bandwidth_GBps * 1e9
     dma = unit.dma
     if dma is None:
+        if dram.half_bandwidth_bytes is not None and total_bytes > 0:
+            # a kernel reaches the achieved bandwidth only on large transfers: moving B
+            # bytes takes (B + B_half) / bandwidth (B_half: where it gets half)
+            uses.append(figure_path(dram, "half_bandwidth_bytes"))
+            return (total_bytes + dram.half_bandwidth_bytes.value) / bandwidth_Bps, tuple(uses)
         return total_bytes / bandwidth_Bps, tuple(uses)
     burst = dma.burst_bytes.value
     sizes = [b for b in transfers if b > 0]

@@ -30,7 +30,7 @@ from npusim.cost.memory import dram_time_s, group_transfers
 from npusim.cost.naming import group_name
 from npusim.cost.opcost import Bound, Objective, OpCost, Tiling, Traffic, by_latency
 from npusim.cost.problem import Problem
-from npusim.cost.transitions import handoff_s
+from npusim.cost.transitions import handoff_s, reformat_s
 from npusim.hw.schema import ComputeUnit, figure_path
 from npusim.ir import FusionKind
 from npusim.ir.ops import row_demand
@@ -143,13 +143,7 @@ class CostModel:
             if c.extra_dram_bytes and moved:  # operand re-reads, multi-core duplicates
                 _charge_reread(moved, p.reads[i], c.extra_dram_bytes)
             uses.update(c.uses)
-        traffic = tuple(
-            [Traffic(root, "load", root in io.full_operands, io.loads[root], round(nbytes),
-                     rows) for root, (nbytes, rows) in sorted(moved.items())]
-            + [Traffic(tensor, "store", False, nbytes, nbytes,
-                       None if t == 1 else plan.get(tensor))
-               for tensor, nbytes in sorted(io.stores.items())])
-        loaded = sum(x.bytes_moved for x in traffic if x.direction == "load")
+        loaded = round(sum(nbytes for nbytes, _ in moved.values()))
         stored = sum(io.stores.values())
         dram = p.chip.dram
         transfers = group_transfers(io.loads, io.stores, io.full_operands, t,
@@ -159,12 +153,30 @@ class CostModel:
         uses.update(memory_uses)
         precision = p.precision_of(compute_members[0])
         transition_s = 0.0
+        reformat_bytes: dict[str, int] = {}
         for root, nbytes in io.loads.items():
             src = p.producer.get(root)
-            if src is not None and p.unit[src] is not None:
+            if src is None or p.unit[src] is None:
+                continue
+            if p.unit[src].name != unit.name:
                 seconds, handoff_uses = handoff_s(nbytes, p.unit[src], unit, p.chip, precision)
-                transition_s += seconds
-                uses.update(handoff_uses)
+            elif p.precision_of(src) is not precision and unit.build and unit.build.reformat:
+                reformat_bytes[root] = p.stored_bytes(root) + nbytes
+                seconds, handoff_uses = reformat_s(reformat_bytes[root], unit, p.chip)
+            else:
+                continue
+            transition_s += seconds
+            uses.update(handoff_uses)
+        for root, extra in reformat_bytes.items():  # the reformat kernel reads and writes it
+            nbytes, rows = moved[root]
+            moved[root] = (nbytes + extra, rows)
+        traffic = tuple(
+            [Traffic(root, "load", root in io.full_operands, io.loads[root], round(nbytes),
+                     rows) for root, (nbytes, rows) in sorted(moved.items())]
+            + [Traffic(tensor, "store", False, nbytes, nbytes,
+                       None if t == 1 else plan.get(tensor))
+               for tensor, nbytes in sorted(io.stores.items())])
+        loaded = sum(x.bytes_moved for x in traffic if x.direction == "load")
         transition_ms = 1e3 * transition_s
         compute_ms = 1e3 * max(mac_s, vec_s)
         overhead_ms = unit.op_overhead_us.value / 1e3

@@ -61,15 +61,26 @@ def array_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
         seconds = o.cycles / clock_hz
         return (seconds + (o.extra_bytes / dram_Bps if dram_Bps else 0.0), o.extra_bytes)
 
+    if array.depthwise_macs_per_cycle is not None and s.in_channels == 1 and s.groups > 1:
+        # channel-wise mode: each output channel reduces its own kh x kw window
+        dw = math.ceil(s.macs / (array.depthwise_macs_per_cycle.value * cores))
+        options = [_Option("channel-wise", dw, 0.0)] + options
+    if array.efficiency is not None:
+        options = [_Option(o.split, math.ceil(o.cycles / array.efficiency.value), o.extra_bytes)
+                   for o in options]
     best = min(options, key=cost)
     utilization = s.macs / (best.cycles * mpc * cores) if best.cycles else 1.0
     mapping = (f"array {ci}x{co}x{spatial}: {passes} pass(es)/position"
                + (f", {fold}" if fold else "") + (f", groups {s.groups}" if s.groups > 1 else "")
                + f", utilization {utilization:.0%}")
-    uses = (figure_path(unit, "count"), figure_path(unit, "clock_MHz"),
+    uses = [figure_path(unit, "count"), figure_path(unit, "clock_MHz"),
             figure_path(unit, "macs_per_cycle", precision.value),
-            figure_path(unit, "array.input_channels"), figure_path(unit, "array.output_channels"))
-    return MacTime(best.cycles / clock_hz, uses, utilization, mapping, best.split,
+            figure_path(unit, "array.input_channels"), figure_path(unit, "array.output_channels")]
+    if best.split == "channel-wise":
+        uses.append(figure_path(unit, "array.depthwise_macs_per_cycle"))
+    if array.efficiency is not None:
+        uses.append(figure_path(unit, "array.efficiency"))
+    return MacTime(best.cycles / clock_hz, tuple(uses), utilization, mapping, best.split,
                    best.extra_bytes)
 
 

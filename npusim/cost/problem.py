@@ -43,6 +43,16 @@ def assign_unit(op_type: str, node_name: str, chip: Chip, precision: Precision
                              f"'{node_name}' in {precision.value}; units: {offered}")
 
 
+def math_precision(unit: ComputeUnit, work: OpWork, precision: Precision) -> Precision:
+    """The arithmetic an op's MACs run in: fp32 convs and matmuls run on TF32 tensor cores
+    where the unit's builder does so (TensorRT's default); otherwise the precision itself."""
+    build = unit.build
+    if (build is not None and build.fp32_math == "tf32" and precision is Precision.FP32
+            and work.macs and Precision.TF32 in unit.macs_per_cycle):
+        return Precision.TF32
+    return precision
+
+
 def element_bytes(graph: Graph, tensor: str, precision: Precision, role: Role | None = None
                   ) -> float:
     """Bytes per element of `tensor` at `precision`: float tensors take the precision's
@@ -150,10 +160,26 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
         chosen[name] = Precision(p)
     prec = [chosen[n.name] for n in nodes]
     work = tuple(op_work(n, graph) for n in nodes)
-    views = tuple(is_view(w, p) for w, p in zip(work, prec))
-    units = tuple(None if v else assign_unit(n.op_type, n.name, chip, p)
-                  for n, v, p in zip(nodes, views, prec))
-    compute = tuple(None if v else compute_time(w, graph, u, p, chip)
+    views = [is_view(w, p) for w, p in zip(work, prec)]
+    units: list[ComputeUnit | None] = [None] * len(nodes)
+    for i, n in enumerate(nodes):
+        if views[i]:
+            continue
+        units[i] = assign_unit(n.op_type, n.name, chip, prec[i])
+        build = units[i].build
+        if build is None:
+            continue
+        if (prec[i] is Precision.INT8 and n.op_type in build.int8_fallback
+                and n.name not in (precisions or {})):
+            # an int8 build keeps this op in the higher precision (no int8 kernel)
+            prec[i] = build.fallback_precision
+            chosen[n.name] = prec[i]
+            units[i] = assign_unit(n.op_type, n.name, chip, prec[i])
+        if n.op_type in units[i].build.in_place if units[i].build else ():
+            views[i], units[i] = True, None  # the builder elides it: no copy, no kernel
+    views = tuple(views)
+    units = tuple(units)
+    compute = tuple(None if v else compute_time(w, graph, u, math_precision(u, w, p), chip)
                     for w, v, u, p in zip(work, views, units, prec))
     root: dict[str, str] = {}
     producer: dict[str, int] = {}

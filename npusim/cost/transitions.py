@@ -32,3 +32,15 @@ def handoff_s(nbytes: float, src: ComputeUnit, dst: ComputeUnit, chip: Chip,
         if dram.efficiency is not None:
             uses.append(figure_path(dram, "efficiency"))
     return seconds, tuple(uses)
+
+
+def reformat_s(nbytes: float, unit: ComputeUnit, chip: Chip) -> tuple[float, tuple[str, ...]]:
+    """Seconds of the reformat kernel a builder inserts where two precisions meet on one unit
+    (int8 <-> fp16 in a TensorRT int8 build): one more kernel that reads the tensor in one
+    precision and writes it in the other (`nbytes`, both together) at the DRAM bandwidth."""
+    dram = chip.dram
+    seconds = unit.op_overhead_us.value * 1e-6 + nbytes / (dram.achieved_bandwidth_GBps * 1e9)
+    uses = [figure_path(unit, "op_overhead_us"), figure_path(dram, "bandwidth_GBps")]
+    if dram.efficiency is not None:
+        uses.append(figure_path(dram, "efficiency"))
+    return seconds, tuple(uses)

@@ -95,6 +95,33 @@ class MacArray(_Frozen):
     fold_small_channels: bool = Field(
         default=False, description="a conv with fewer input channels than the array width "
         "may fold its kernel width, or its stride (space-to-depth), into channels")
+    depthwise_macs_per_cycle: Figure | None = Field(
+        default=None, description="MACs per cycle per instance of the array's channel-wise "
+        "(depthwise) mode; omitted: a depthwise conv maps onto the dense array, one channel "
+        "per pass")
+    efficiency: Figure | None = Field(
+        default=None, description="fraction of array cycles that do work on a mapped layer "
+        "(pipeline fill, weight loads between passes); omitted: 1")
+
+
+class BuildRules(_Frozen):
+    """What the vendor's builder (TensorRT, the Horizon compiler) makes of a model: the math
+    it uses for fp32, the ops an int8 build keeps in a higher precision (with a reformat
+    where precisions meet), and the ops it runs in place (no copy)."""
+
+    fp32_math: Literal["fp32", "tf32"] = Field(
+        default="fp32", description="tf32: fp32 convs and matmuls run on TF32 tensor cores "
+        "(TensorRT's default unless disabled)")
+    int8_fallback: list[str] = Field(
+        default=[], description="op types an int8 build runs in `fallback_precision` (no "
+        "int8 kernel, or a slower one)")
+    fallback_precision: Precision = Precision.FP16
+    in_place: list[str] = Field(
+        default=[], description="op types the builder elides: producers write straight "
+        "into the consumer's buffer (TensorRT concat / slice)")
+    reformat: bool = Field(
+        default=False, description="a tensor crossing a precision boundary is converted by "
+        "a reformat kernel (reads one precision, writes the other)")
 
 
 class TileShapes(_Sourced):
@@ -154,6 +181,8 @@ class ComputeUnit(_Frozen):
         default=None, description="DMA channels moving data between DRAM and this unit's "
         "SRAM, sharing the DRAM bandwidth; omitted: the unit reads DRAM directly (GPU, CPU) "
         "and the schedule stages nothing in SRAM")
+    build: BuildRules | None = Field(
+        default=None, description="what the vendor builder makes of a model on this unit")
 
     @model_validator(mode="after")
     def _vector_rate_per_precision(self) -> ComputeUnit:
@@ -190,6 +219,10 @@ class MemoryLevel(_Frozen):
     bandwidth_GBps: Figure = Field(description="peak bandwidth, GB/s (1e9 bytes/s)")
     efficiency: Figure | None = Field(
         default=None, description="achieved fraction of peak bandwidth on streaming copies")
+    half_bandwidth_bytes: Figure | None = Field(
+        default=None, description="bytes a kernel moves at which it reaches half the "
+        "achieved bandwidth (a kernel moving B bytes takes (B + this) / bandwidth); omitted: "
+        "every kernel streams at the achieved bandwidth")
     alignment_bytes: Figure
 
     @property
@@ -231,6 +264,21 @@ class Validation(_Frozen):
                       "against; unvalidated: why there are none")
 
 
+class Runtime(_Frozen):
+    """The work around the kernels that a timed inference includes: the runtime call and its
+    synchronisation, the CPU enqueueing each GPU kernel (kernels cannot start before it), and
+    an NPU converting camera nv12 input to the model's input."""
+
+    inference_overhead_us: Figure | None = Field(
+        default=None, description="host time per inference: runtime call, launch, sync")
+    kernel_enqueue_us: Figure | None = Field(
+        default=None, description="CPU time to enqueue one kernel of a unit without DMA "
+        "(GPU); a kernel starts no earlier than its enqueue ends")
+    input_conversion_ns_per_pixel: Figure | None = Field(
+        default=None, description="time the first unit spends per input pixel converting "
+        "nv12 camera frames to the model's input layout (rank-4 inputs, N x H x W pixels)")
+
+
 class Chip(_Frozen):
     """A validated chip profile."""
 
@@ -245,6 +293,8 @@ class Chip(_Frozen):
                                   "default: the order of compute_units")
     memory: list[MemoryLevel]
     layouts: list[TensorLayout] = []
+    runtime: Runtime | None = Field(
+        default=None, description="work around the kernels a timed inference includes")
     _estimated: dict[str, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from npusim.schedule.staging import (
 )
 from npusim.schedule.timeline import (
     MIN_MS,
+    RUNTIME_GROUP,
     Buffer,
     Event,
     GroupSpan,
@@ -58,6 +59,9 @@ class _Scheduler:
         self.prefetched: dict[int, bool] = {}
         self.spill_ms: dict[int, float] = defaultdict(float)
         self.first_load: dict[int, float] = {}
+        self.input_ready = 0.0                   # graph inputs are in DDR from then on
+        self.enqueued: dict[int, float] = {}     # group -> when the CPU has enqueued it
+        self.launch_bound: set[int] = set()
 
     # DDR bandwidth in bytes per ms
     def _ddr_rate(self, unit: ComputeUnit) -> float:
@@ -78,8 +82,10 @@ class _Scheduler:
         return max(MIN_MS, setup_ms + nbytes * channels / self._ddr_rate(unit))
 
     def ready(self, tensor: str) -> float:
-        if not tensor or tensor in self.inputs or tensor in self.constant:
+        if not tensor or tensor in self.constant:
             return 0.0
+        if tensor in self.inputs:
+            return self.input_ready
         return self.store_done.get(tensor, 0.0)
 
     def _available(self, tensor: str) -> bool:
@@ -99,6 +105,7 @@ class _Scheduler:
             self.prev_on_unit[i] = last.get(w.unit.name)
             last[w.unit.name] = (w.index, s)
         self.works_by_index = {w.index: w for w in ctx.works if w is not None}
+        self._runtime()
         if flat:
             self._issue_loads(0, only_available=False)
         for i, (w, s) in enumerate(flat):
@@ -109,6 +116,49 @@ class _Scheduler:
             self._issue_stores(i)
             if s == len(w.steps) - 1:
                 self._close_group(w)
+
+    # -- the runtime around the kernels -----------------------------------------------------------
+    def _runtime(self) -> None:
+        """The profile's runtime on the timeline: the per-inference host work first (no unit
+        starts before it), the first unit converting nv12 camera input (graph inputs are
+        ready after it), and the CPU enqueueing the kernels of units without DMA one after
+        another (a kernel starts no earlier than its enqueue ends)."""
+        chip = self.ctx.chip
+        rt = chip.runtime
+        if rt is None:
+            return
+        t = 0.0
+        if rt.inference_overhead_us is not None and rt.inference_overhead_us.value > 0:
+            t = rt.inference_overhead_us.value / 1e3
+            self._runtime_event("inference overhead", "host", 0.0, t)
+        for lane in self.ctx.lanes:
+            self.free[lane.name] = t
+        if rt.input_conversion_ns_per_pixel is not None:
+            graph = self.ctx.problem.graph
+            pixels = sum(s[0] * s[2] * s[3] for s in map(graph.shape, graph.inputs)
+                         if len(s) == 4)
+            unit = chip.ordered_units[0]
+            lanes = [lane for lane in compute_lanes(unit)
+                     if any(x.name == lane for x in self.ctx.lanes)]
+            if pixels and lanes:
+                end = t + pixels * rt.input_conversion_ns_per_pixel.value / 1e6
+                for lane in lanes:
+                    self._runtime_event("nv12 input conversion", lane, t, end)
+                    self.free[lane] = end
+                self.input_ready = end
+        if rt.kernel_enqueue_us is not None:
+            step = rt.kernel_enqueue_us.value / 1e3
+            for w in self.ctx.works:
+                if w is not None and not w.staged:
+                    self._runtime_event(f"enqueue {w.cost.name}", "host", t, t + step, w.index)
+                    t += step
+                    self.enqueued[w.index] = t
+
+    def _runtime_event(self, name: str, lane: str, start: float, end: float,
+                       group: int = RUNTIME_GROUP) -> None:
+        self.events.append(Event(name, "runtime", lane, start, max(end, start + MIN_MS),
+                                 group, 0, detail="runtime"))
+        self.free[lane] = max(self.free[lane], end)
 
     # -- loads --------------------------------------------------------------------------------
     def _issue_time(self, i: int) -> float:
@@ -194,6 +244,10 @@ class _Scheduler:
         if not w.staged:
             for t, _ in w.reads:
                 start = max(start, self.ready(t))
+            enqueued = self.enqueued.get(w.index, 0.0)
+            if enqueued > start:
+                start = enqueued
+                self.launch_bound.add(w.index)
         else:
             start = max(start, self.load_end[(w.index, s)])
             if s >= 2:
@@ -288,7 +342,7 @@ class _Scheduler:
             w.row_tiles, w.chunks, w.weights, self.prefetched.get(w.index, False),
             self.first_load.get(w.index, starts[0]), starts[0], ends[-1], last_store,
             self.spill_ms[w.index], tuple(t.tensor for t in w.cost.loads),
-            tuple(t.tensor for t in w.cost.stores)))
+            tuple(t.tensor for t in w.cost.stores), w.index in self.launch_bound))
 
     def ddr_homes(self, makespan: float) -> list[Buffer]:
         """Every tensor that lives in DDR: weights for the whole frame, graph inputs from

@@ -86,6 +86,9 @@ class Staging:
             if w is not None and w.unit.name not in used:
                 used.append(w.unit.name)
         lanes: list[Lane] = []
+        runtime = self.chip.runtime
+        if runtime is not None and (runtime.inference_overhead_us or runtime.kernel_enqueue_us):
+            lanes.append(Lane("host", "host", "host", 0))
         for name in used:
             unit = self.chip.unit(name)
             lanes += [Lane(n, name, "compute", i) for i, n in enumerate(compute_lanes(unit))]

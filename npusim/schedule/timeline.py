@@ -14,8 +14,9 @@ from npusim.hw.layout import Layout
 
 MIN_MS = 1e-6           # shortest event: 1 ns
 
-LaneKind = Literal["compute", "dma"]
-EventKind = Literal["compute", "load", "store"]
+LaneKind = Literal["compute", "dma", "host"]
+EventKind = Literal["compute", "load", "store", "runtime"]
+RUNTIME_GROUP = -1      # Event.group of the work around the kernels (runtime, conversion)
 BufferKind = Literal["input", "output", "activation", "weight", "tile", "weight-chunk",
                      "internal"]
 
@@ -92,6 +93,7 @@ class GroupSpan:
     spill_ms: float         # extra compute time for buffers spilled to DDR
     reads: tuple[str, ...] = ()   # tensors it reads from DDR (the plan's loads)
     writes: tuple[str, ...] = ()  # tensors it writes to DDR (the plan's stores)
+    launch_bound: bool = False    # its kernel waited for the CPU to enqueue it
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,21 @@ class Timeline:
     @property
     def model(self) -> str:
         return self.plan.model
+
+    @property
+    def runtime_events(self) -> tuple[Event, ...]:
+        """The work around the kernels: per-inference runtime, enqueues, input conversion."""
+        return tuple(e for e in self.events if e.kind == "runtime")
+
+    @property
+    def kernels_ms(self) -> float:
+        """From the first group's compute to the last one's end: what a profiler's "GPU
+        compute time" measures (waits between kernels included, runtime around them not)."""
+        spans = [g for g in self.groups]
+        if not spans:
+            return 0.0
+        return (max(g.compute_end_ms for g in spans)
+                - min(g.compute_start_ms for g in spans))
 
     def busy_ms(self, lane: str) -> float:
         """Time the lane spends on events in the frame."""

@@ -75,7 +75,12 @@ def timeline_problems(tl: Timeline) -> list[str]:
     compute = defaultdict(list)
     loads = defaultdict(list)
     stores = defaultdict(list)
+    runtime_end = 0.0  # no group computes before the per-inference runtime work is done
     for e in tl.events:
+        if e.kind == "runtime":
+            if e.name == "inference overhead":
+                runtime_end = max(runtime_end, e.end_ms)
+            continue
         {"compute": compute, "load": loads, "store": stores}[e.kind][e.group].append(e)
     spans = {g.index: g for g in tl.groups}
     available: dict[str, float] = {}  # tensor -> when its DDR copy is complete
@@ -90,6 +95,8 @@ def timeline_problems(tl: Timeline) -> list[str]:
             problems.append(f"{g.name}: no compute event")
             continue
         first = min(e.start_ms for e in compute[g.index])
+        if first < runtime_end - _EPS:
+            problems.append(f"{g.name} computes before the inference overhead ends")
         for e in loads[g.index]:
             step_start = min(c.start_ms for c in compute[g.index] if c.step == e.step)
             if e.end_ms > step_start + _EPS:

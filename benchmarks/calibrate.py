@@ -1,0 +1,215 @@
+"""Fit chip-level constants on the published measurements, and report every residual.
+
+    python benchmarks/calibrate.py [--family gpu|npu] [--rounds 2]
+
+Only `../shared/measurements/calibration.csv` is used. A fit group is a set of chips that
+share the fitted constants (one architecture, one toolchain); every constant is the same for
+every model. The loss is the mean squared log error over the group's rows, minimized by a
+deterministic coordinate search in log space within physical bounds. While searching, each
+row keeps the fusion plan of the current constants and is re-priced and re-scheduled (the
+plan is re-made once per round); the residuals printed at the end are full runs.
+Leave-one-out residuals (each row predicted by constants fitted without it) are printed too:
+they are the honest estimate of the error on a model npusim has not seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import npusim  # noqa: E402
+from npusim import api  # noqa: E402
+from npusim.cost import CostModel, by_latency, prepare_problem  # noqa: E402
+from npusim.fusion import Plan  # noqa: E402
+from npusim.hw import Chip, load_chip  # noqa: E402
+from npusim.ir import Precision  # noqa: E402
+from validation import CACHE, MEASUREMENTS, Row, read_rows  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Param:
+    """One fitted constant: the profile field it sets on every chip of its group, its
+    bounds, and where the search starts."""
+
+    path: tuple[str, ...]        # e.g. ("compute_units", "gpu", "gpu", "tile_overhead_cycles")
+    lo: float
+    hi: float
+    start: float
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass
+class Group:
+    name: str
+    chips: tuple[str, ...]
+    params: tuple[Param, ...]
+    rows: list[Row] = field(default_factory=list)
+
+
+def _unit(dump: dict, name: str) -> dict:
+    return next(u for u in dump["compute_units"] if u["name"] == name)
+
+
+def _level(dump: dict, name: str) -> dict:
+    return next(m for m in dump["memory"] if m["name"] == name)
+
+
+def set_value(dump: dict, path: tuple[str, ...], value: float) -> None:
+    """Set a figure in a dumped chip, creating the optional objects on the way."""
+    node = dump
+    head, rest = path[0], path[1:]
+    if head == "compute_units":
+        node, rest = _unit(dump, rest[0]), rest[1:]
+    elif head == "memory":
+        node, rest = _level(dump, rest[0]), rest[1:]
+    else:
+        rest = path
+    for key in rest[:-1]:
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
+    node[rest[-1]] = {"value": value, "source": None, "estimated": None,
+                      "calibrated": "fit in progress"}
+
+
+def chip_with(name: str, values: dict[tuple[str, ...], float]) -> Chip:
+    dump = load_chip(name).model_dump(mode="json")
+    for path, value in values.items():
+        set_value(dump, path, value)
+    return Chip.model_validate(dump)
+
+
+def measured_quantity(row: Row, report) -> float:
+    """What the row times: trtexec's GPU compute excludes the runtime around the kernels."""
+    if "trtexec" in row.what_is_timed:
+        return report.totals.kernels_ms
+    return report.totals.latency_ms
+
+
+class Evaluator:
+    """Predictions for the rows of one group under candidate constants."""
+
+    def __init__(self, group: Group):
+        from validation_models import cached_model
+        self.group = group
+        self.graphs = {id(r): npusim.load(cached_model(r.model, r.size, CACHE),
+                                          zoo_weights="light") for r in group.rows}
+        self.segments: dict[int, list[tuple[int, ...]]] = {}
+
+    def replan(self, values) -> None:
+        for r in self.group.rows:
+            problem = self._problem(r, values)
+            plan = api.plan(problem)
+            self.segments[id(r)] = [tuple(problem.index[m] for m in g.members)
+                                    for g in plan.groups]
+
+    def _problem(self, r: Row, values):
+        chip = chip_with(r.chip, values)
+        return prepare_problem(self.graphs[id(r)], chip, Precision(r.precision),
+                               model=r.model)
+
+    def predict(self, r: Row, values, full: bool = False) -> float:
+        problem = self._problem(r, values)
+        if full or id(r) not in self.segments:
+            return measured_quantity(r, api.report(api.schedule(api.plan(problem))))
+        cm = CostModel(problem)
+        groups = [cm.group(seg, by_latency) or None for seg in self.segments[id(r)]]
+        if any(g is None for g in groups):  # a group no longer fits: plan anew
+            return measured_quantity(r, api.report(api.schedule(api.plan(problem))))
+        plan = Plan(problem, "dp", "latency", tuple(groups), 0.0)
+        return measured_quantity(r, api.report(api.schedule(plan)))
+
+    def loss(self, values, rows=None, full=False) -> float:
+        rows = self.group.rows if rows is None else rows
+        errs = [math.log(self.predict(r, values, full) / r.measured_ms) for r in rows]
+        return sum(e * e for e in errs) / len(errs)
+
+
+def fit(ev: Evaluator, rows, rounds: int) -> dict[tuple[str, ...], float]:
+    """Coordinate search in log space: per constant, a golden-section search within its
+    bounds, all constants in turn, `rounds` times (the plan is re-made each round)."""
+    params = ev.group.params
+    values = {p.path: p.start for p in params}
+    for _ in range(rounds):
+        ev.replan(values)
+        for p in params:
+            def f(x, p=p):
+                trial = {**values, p.path: math.exp(x)}
+                return ev.loss(trial, rows)
+            values[p.path] = math.exp(_golden(f, math.log(p.lo), math.log(p.hi)))
+    return values
+
+
+def _golden(f, a: float, b: float, steps: int = 14) -> float:
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(steps):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+    return (a + b) / 2
+
+
+GROUPS = {
+    "gpu": Group(
+        "Jetson Ampere GPU with TensorRT (orin-agx-gpu, orin-nx-gpu, orin-nano)",
+        ("orin-agx-gpu", "orin-nx-gpu", "orin-nano"),
+        (Param(("compute_units", "gpu", "gpu", "tile_overhead_cycles"), 50, 5000, 500),
+         Param(("memory", "dram", "half_bandwidth_bytes"), 1e3, 4e6, 1e5),
+         Param(("runtime", "inference_overhead_us"), 1, 500, 30))),
+    "npu": Group(
+        "Horizon BPU with the Horizon toolchain (rdk-x5; rdk-s100, rdk-s100p)",
+        ("rdk-x5", "rdk-s100", "rdk-s100p"),
+        (Param(("compute_units", "bpu", "array", "efficiency"), 0.05, 1.0, 0.5),
+         Param(("compute_units", "bpu", "op_overhead_us"), 0.2, 200, 5),
+         Param(("compute_units", "bpu", "array", "depthwise_macs_per_cycle"), 16, 4096, 256),
+         Param(("runtime", "input_conversion_ns_per_pixel"), 0.01, 50, 1))),
+}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--family", choices=sorted(GROUPS), action="append")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--no-loo", action="store_true", help="skip leave-one-out")
+    args = ap.parse_args(argv)
+    rows = read_rows(MEASUREMENTS)
+    for key in args.family or sorted(GROUPS):
+        group = GROUPS[key]
+        group.rows = [r for r in rows if r.chip in group.chips]
+        ev = Evaluator(group)
+        values = fit(ev, group.rows, args.rounds)
+        print(f"## {group.name}: {len(group.rows)} rows\n")
+        for p in group.params:
+            print(f"- `{p.name}` = {values[p.path]:.6g}")
+        print("\n| model | chip | precision | measured ms | fitted ms | error | "
+              "leave-one-out ms | error |\n|---|---|---|---|---|---|---|---|")
+        for r in group.rows:
+            ms = ev.predict(r, values, full=True)
+            loo = ""
+            if not args.no_loo:
+                others = [o for o in group.rows if o is not r]
+                held = fit(ev, others, args.rounds)
+                lms = ev.predict(r, held, full=True)
+                loo = f"{lms:.3f} | {100 * (lms / r.measured_ms - 1):+.1f}%"
+            print(f"| {r.model} | {r.chip} | {r.precision} | {r.measured_ms:g} | {ms:.3f} | "
+                  f"{100 * (ms / r.measured_ms - 1):+.1f}% | {loo} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,9 @@ from npusim.numerics.quant import dequantize, quantize
 from npusim.numerics.result import LayerRow
 
 _OUT_PARAMS = {"QLinearConv": (6, 7), "QLinearMatMul": (6, 7), "QLinearAdd": (6, 7),
-               "QLinearMul": (6, 7), "QGemm": (7, 8), "QLinearGlobalAveragePool": (3, 4)}
+               "QLinearMul": (6, 7), "QGemm": (7, 8), "QLinearGlobalAveragePool": (3, 4),
+               "QLinearSigmoid": (3, 4), "QLinearLeakyRelu": (3, 4), "QLinearSoftmax": (3, 4),
+               "QLinearAveragePool": (3, 4), "QLinearConcat": (0, 1), "QLinearWhere": (7, 8)}
 
 
 def strip_qdq(graph: Graph) -> Graph:

@@ -70,7 +70,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         return _run_float(graph, feeds, precision, settings, scheme)
 
     fgraph = analysis.strip_qdq(qdq)
-    qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref")
+    qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref",
+                  ort_patterns=scheme == "ort")
     ctx = Context(settings)
     qvalues = execute(qgraph, feeds, ctx)
     fvalues = execute(fgraph, feeds, Context(Settings()))
@@ -120,7 +121,7 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
             break
         keep.append(name)
         g = fuse(analysis.keep_float(qdq, set(keep), keep_precision), required=frozenset(),
-                 all_patterns=scheme != "onnx-ref")
+                 all_patterns=scheme != "onnx-ref", ort_patterns=scheme == "ort")
         vals = execute(g, feeds, Context(settings))
         current = _first_float_sqnr(refs, {o: vals[o] for o in g.outputs})
     return MixedPrecision(target, keep_precision, tuple(keep), baseline, current,

@@ -11,18 +11,18 @@ from npusim.frontend.load import convert_opset
 from npusim.ir import Graph
 from npusim.numerics.lower import lower_qoperators
 
-QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
-                       "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear", "QGemm",
-                       "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool"})
+CORE_OPS = frozenset({"QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
+                      "QLinearGlobalAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
+                      "QLinearSoftmax", "QLinearAveragePool", "QLinearConcat", "QLinearWhere"})
+QUANT_OPS = CORE_OPS | {"QuantizeLinear", "DequantizeLinear", "ConvInteger", "MatMulInteger",
+                        "DynamicQuantizeLinear"}
 
 
 def load_model(model: str | os.PathLike | onnx.ModelProto | Graph,
                shapes=None) -> tuple[Graph, frozenset[str]]:
     """The graph and the names of nodes that must run as integer kernels (QOperators)."""
     if isinstance(model, Graph):
-        return model, frozenset(n.name for n in model.nodes if n.op_type in (
-            "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
-            "QLinearGlobalAveragePool"))
+        return model, frozenset(n.name for n in model.nodes if n.op_type in CORE_OPS)
     if not isinstance(model, onnx.ModelProto):
         model = _read_unchecked(model)
     if all(n.domain in ("", "ai.onnx") for n in model.graph.node):

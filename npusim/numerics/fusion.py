@@ -93,9 +93,7 @@ def _match(graph: Graph, node: Node, tensors: dict[str, Tensor]):
         nxt = _single_consumer(graph, out)
     q = nxt
     if q is None or q.op_type != "QuantizeLinear":
-        return None
-    if node.op_type == "Gemm" and q is None:
-        return None
+        return _match_gemm_float(graph, node, tensors) if node.op_type == "Gemm" else None
     y_scale, y_zp = q.input(1), _zero_point(q, tensors, graph)
     if node.op_type in _SAME_SCALE:
         return _match_same_scale(graph, node, q, tensors)
@@ -136,6 +134,22 @@ def _match(graph: Graph, node: Node, tensors: dict[str, Tensor]):
                  "com.microsoft" if node.op_type in ("Gemm", "Add", "Mul",
                                                      "GlobalAveragePool") else "")
     return fused, absorbed
+
+
+def _match_gemm_float(graph, node, tensors):
+    """DQ(A), DQ(B)[, DQ(int32 C)] -> Gemm with a float output: QGemm without y_scale."""
+    dqs = [_dq_of(graph, node.input(i)) for i in range(2)]
+    if any(d is None or d.attr("block_size", 0) for d in dqs):
+        return None
+    ins = [v for d in dqs for v in (d.inputs[0], d.input(1), _zero_point(d, tensors, graph))]
+    if node.input(2):
+        bdq = _dq_of(graph, node.input(2))
+        if bdq is None or graph.tensor(bdq.inputs[0]).dtype != DType.INT32:
+            return None
+        ins.append(bdq.inputs[0])
+    attrs = dict(node.attrs)
+    attrs["_fused"] = tuple(n.name for n in (*dqs, node))
+    return Node(node.name, "QGemm", tuple(ins), node.outputs, attrs, "com.microsoft"), set()
 
 
 def _match_ort(graph, node, q, tensors):

@@ -78,9 +78,10 @@ def softmax_table(x_scale: float, reduce_len: int, signed: bool) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _softmax_rows(x, table, signed, y_scale, zp, out):
+def _softmax_rows(x, table, signed, y_scale, zp, lo, hi, out):
     """QlinearSoftmaxCPU over rows of 8-bit codes (as uint8 bytes): sequential float sum,
-    nearbyintf(t * y_scale / sum) + zp, clamped above at 255 only (as onnxruntime)."""
+    nearbyintf(t * y_scale / sum) + zp, saturated (onnxruntime 1.32 saturates int8 at 127;
+    the source of older releases wraps 128 to -128)."""
     n, d = x.shape
     for r in range(n):
         top = -1000
@@ -95,7 +96,7 @@ def _softmax_rows(x, table, signed, y_scale, zp, out):
         for j in range(d):
             t = table[_index(x[r, j], top, signed)]
             q = np.int32(np.rint(np.float32(np.float32(t * y_scale) / s))) + zp
-            out[r, j] = min(q, 255)
+            out[r, j] = min(max(q, lo), hi)
 
 
 @numba.njit(cache=True, inline="always")
@@ -119,7 +120,8 @@ def qlinear_softmax(node, inputs, ctx: Context):
     rows = np.ascontiguousarray(moved).reshape(-1, d).view(np.uint8)
     out = np.empty(rows.shape, np.int32)
     y_scale = np.float32(math.floor(np.float32(1.0) / scalar_f32(sy)))
+    lo, hi = int_range(x.dtype)
     _softmax_rows(rows, softmax_table(scalar_f32(sx), d, signed), signed, y_scale,
-                  scalar_i32(zy), out)
-    y = out.astype(np.uint8).view(x.dtype).reshape(moved.shape)   # int8 wraps, as the C cast
+                  scalar_i32(zy), lo, hi, out)
+    y = out.astype(x.dtype).reshape(moved.shape)
     return [np.moveaxis(y, -1, axis) if opset >= 13 else y]

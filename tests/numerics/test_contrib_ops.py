@@ -5,7 +5,6 @@ cover every byte, all-zero and saturating inputs."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 

@@ -5,7 +5,8 @@ int32 vector type and five intrinsics (zero, load, broadcast, vpdpbusd, store, i
 avx512.py) are exposed to numba and the microkernel is written with them: 4 pixels x 64
 output channels of int32 accumulators stay in registers over the whole reduction. The
 convolution is direct over channels-last (padded) activations, each kernel tap a run of
-contiguous channel bytes, so there is no im2col; the `ort` requantization runs in the tile's epilogue.
+contiguous channel bytes, so there is no im2col; the `ort` requantization runs in the
+tile's epilogue.
 
 Exactness: vpdpbusd forms each u8 * s8 product exactly (it fits 16 bits) and adds the four
 products of a lane and the accumulator in int32 without saturation, i.e. modulo 2^32; the

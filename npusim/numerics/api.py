@@ -14,6 +14,7 @@ from npusim.errors import NumericsError
 from npusim.ir import DType, Graph, Tensor
 from npusim.ir.passes import canonicalize
 from npusim.numerics import analysis
+from npusim.numerics.divergence import divergences
 from npusim.numerics.executor import check_feeds, execute
 from npusim.numerics.fusion import fuse
 from npusim.numerics.load import is_quantized, load_model
@@ -87,8 +88,12 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     if target_sqnr_db is not None:
         suggestion = _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr,
                                       target_sqnr_db, keep_precision, max_keep, scheme)
+    diverging = divergences(qgraph, qvalues) if scheme == "ort" else ()
+    if diverging:
+        notes.append("not bit-exact float ops (see divergence): " + ", ".join(
+            sorted({d.op_type for d in diverging})))
     return NumericsResult(_name(model, graph), scheme, label, outputs, refs, table, out_sqnr,
-                          worst, suggestion, tuple(notes))
+                          worst, suggestion, tuple(notes), diverging)
 
 
 def _name(model, graph: Graph) -> str:

@@ -10,5 +10,5 @@ from npusim.numerics.divergence import Divergence
 from npusim.numerics.requant import SCHEMES, NpuShift
 from npusim.numerics.result import LayerRow, MixedPrecision, NumericsResult
 
-__all__ = ["PRECISIONS", "SCHEMES", "Divergence", "LayerRow", "MixedPrecision", "NpuShift", "NumericsResult",
-           "run_numerics"]
+__all__ = ["PRECISIONS", "SCHEMES", "Divergence", "LayerRow", "MixedPrecision", "NpuShift",
+           "NumericsResult", "run_numerics"]

@@ -16,24 +16,23 @@ _LOGISTIC_B = (_F(6.10247389755681e-13), _F(5.76102136993427e-09), _F(6.29106785
                _F(1.70198817374094e-03), _F(1.16817656904453e-01), _F(9.93151921023180e-01))
 
 
+@numba.njit(cache=True, inline="always")
+def _horner(c, x):
+    """c[0] x^n + ... + c[n] as a chain of fused multiply-adds (the MLAS kernels' order)."""
+    r = c[0]
+    for k in range(1, len(c)):
+        r = fma32_native(r, x, c[k])
+    return r
+
+
 @numba.njit(cache=True)
 def _logistic_flat(x, out):
-    a9, a7, a5, a3, a1 = _LOGISTIC_A
-    b10, b8, b6, b4, b2, b0 = _LOGISTIC_B
     lo, hi, half, zero = _F(-18.0), _F(18.0), _F(0.5), _F(0.0)
     for i in range(x.size):
         v = min(max(x[i], lo), hi)
         v2 = v * v
-        p = fma32_native(v2, a9, a7)
-        p = fma32_native(p, v2, a5)
-        p = fma32_native(p, v2, a3)
-        p = fma32_native(p, v2, a1)
-        p = p * v
-        q = fma32_native(v2, b10, b8)
-        q = fma32_native(q, v2, b6)
-        q = fma32_native(q, v2, b4)
-        q = fma32_native(q, v2, b2)
-        q = fma32_native(q, v2, b0)
+        p = _horner(_LOGISTIC_A, v2) * v
+        q = _horner(_LOGISTIC_B, v2)
         # the assembly kernel clamps below at 0 only: sigmoid(17.85) is 1.0000001 there
         out[i] = max(p / q + half, zero)
 
@@ -58,9 +57,6 @@ _ERF_EXP = (_F(1.38319808e-3), _F(8.37550033e-3), _F(4.16689515e-2), _F(1.666644
 
 @numba.njit(cache=True)
 def _erf_flat(x, out):
-    s0, s1, s2, s3, s4, s5 = _ERF_SMALL
-    b0, b1, b2, b3, b4, b5, b6 = _ERF_BIG
-    e0, e1, e2, e3, e4, e5, e6 = _ERF_EXP
     split, lower = _F(0.921875), _F(-88.3762626647949)
     log2e, ln2_hi, ln2_lo, magic = (_F(1.44269504088896341), _F(-6.93145752e-1),
                                     _F(-1.42860677e-6), _F(1.25829120e+7))
@@ -68,31 +64,13 @@ def _erf_flat(x, out):
         v = x[i]
         a = abs(v)  # no clamp at ErfUpperAbsRange: onnxruntime's erf(3.79) is exactly 1
         if a > split:
-            r = fma32_native(b0, a, b1)
-            r = fma32_native(r, a, b2)
-            r = fma32_native(r, a, b3)
-            r = fma32_native(r, a, b4)
-            r = fma32_native(r, a, b5)
-            r = fma32_native(r, a, b6)
-            r = max(lower, -fma32_native(r, a, a))
+            r = max(lower, -fma32_native(_horner(_ERF_BIG, a), a, a))
             k = fma32_native(log2e, r, magic) - magic     # round(r / ln 2)
             f = fma32_native(k, ln2_hi, r)
             f = fma32_native(k, ln2_lo, f)
-            y = fma32_native(e0, f, e1)
-            y = fma32_native(y, f, e2)
-            y = fma32_native(y, f, e3)
-            y = fma32_native(y, f, e4)
-            y = fma32_native(y, f, e5)
-            y = fma32_native(y, f, e6)
-            y = _F(1.0) - y * _pow2(k)
+            y = _F(1.0) - _horner(_ERF_EXP, f) * _pow2(k)
         else:
-            sq = a * a
-            y = fma32_native(s0, sq, s1)
-            y = fma32_native(y, sq, s2)
-            y = fma32_native(y, sq, s3)
-            y = fma32_native(y, sq, s4)
-            y = fma32_native(y, sq, s5)
-            y = fma32_native(y, a, a)
+            y = fma32_native(_horner(_ERF_SMALL, a * a), a, a)
         out[i] = -y if v < 0 or (v == 0 and np.signbit(v)) else y
 
 

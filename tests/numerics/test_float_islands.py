@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from npusim.numerics import run_numerics
-from npusim.numerics.kernels.mlas import erf, logistic
+from npusim.numerics.kernels.mlas import erf, logistic, tanh
 from numerics_oracle import ort_session
 
 F = TensorProto.FLOAT
@@ -28,12 +28,12 @@ def _float_model(nodes, x_shape, y_shape, inits=None, opset=21):
 def _sweep() -> np.ndarray:
     rng = np.random.default_rng(0)
     special = np.array([0.0, -0.0, np.inf, -np.inf, 1e-40, -1e-40, 3e38, -3e38, 17.85, -17.85,
-                        18.0, 3.7809, 3.79, 0.921875, -0.921875], np.float32)
+                        18.0, 3.7809, 3.79, 0.921875, -0.921875, 9.0, -9.0], np.float32)
     return np.concatenate([np.linspace(-20, 20, 200001, dtype=np.float32),
                            (rng.standard_normal(100000) * 4).astype(np.float32), special])
 
 
-@pytest.mark.parametrize("op,fn", [("Sigmoid", logistic), ("Erf", erf)])
+@pytest.mark.parametrize("op,fn", [("Sigmoid", logistic), ("Erf", erf), ("Tanh", tanh)])
 def test_mlas_kernel_bit_exact(op, fn):
     x = _sweep()
     theirs = ort_session(_float_model([helper.make_node(op, ["x"], ["y"])], [x.size],
@@ -72,6 +72,7 @@ ISLANDS = {
     "GlobalAveragePool": ([helper.make_node("GlobalAveragePool", ["xf"], ["yf"])],
                           [2, 4, 1, 1]),
     "Erf": ([helper.make_node("Erf", ["xf"], ["yf"])], None),
+    "Tanh": ([helper.make_node("Tanh", ["xf"], ["yf"])], None),
     "Gelu": ([helper.make_node("Div", ["xf", "sqrt2"], ["g0"]),
               helper.make_node("Erf", ["g0"], ["g1"]), helper.make_node("Add", ["g1", "one"],
                                                                          ["g2"]),

@@ -88,3 +88,28 @@ def erf(x: np.ndarray) -> np.ndarray:
     out = np.empty(x32.shape, np.float32)
     _erf_flat(x32.reshape(-1), out.reshape(-1))
     return out
+
+
+# MlasTanhConstants (Eigen's rational approximation over [-9, 9])
+_TANH_A = (_F(-2.76076847742355e-16), _F(2.00018790482477e-13), _F(-8.60467152213735e-11),
+           _F(5.12229709037114e-08), _F(1.48572235717979e-05), _F(6.37261928875436e-04),
+           _F(4.89352455891786e-03))
+_TANH_B = (_F(1.19825839466702e-06), _F(1.18534705686654e-04), _F(2.26843463243900e-03),
+           _F(4.89352518554385e-03))
+
+
+@numba.njit(cache=True)
+def _tanh_flat(x, out):
+    lo, hi = _F(-9.0), _F(9.0)
+    for i in range(x.size):
+        v = min(max(x[i], lo), hi)
+        v2 = v * v
+        out[i] = (_horner(_TANH_A, v2) * v) / _horner(_TANH_B, v2)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """MlasComputeTanh: input clamped to [-9, 9], p(x) / q(x) in FMAs."""
+    x32 = np.ascontiguousarray(x, np.float32)
+    out = np.empty(x32.shape, np.float32)
+    _tanh_flat(x32.reshape(-1), out.reshape(-1))
+    return out

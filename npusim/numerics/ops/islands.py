@@ -8,7 +8,7 @@ import numba
 import numpy as np
 
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import erf
+from npusim.numerics.kernels.mlas import erf, tanh
 from npusim.numerics.ops import kernel
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
@@ -18,18 +18,21 @@ NOT_BIT_EXACT = {
                           "of the rows (measured at D = 192)",
     "Softmax": "float Softmax (MlasComputeSoftmax: MLAS exp, vectorized sum) is computed with "
                "numpy exp; a QDQ Softmax fuses to QLinearSoftmax, which is exact",
-    "Tanh": "MlasComputeTanh's rational approximation is not reproduced (numpy tanh)",
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
     "Resize": "runs through onnx.reference (float64 coordinate arithmetic); onnxruntime "
               "computes linear interpolation weights in float32",
 }
 
 
-@kernel("Erf")
-def erf_float(node, inputs, ctx):
-    """float32: MlasComputeErf bit for bit; other dtypes through float32."""
+_MLAS = {"Erf": erf, "Tanh": tanh}
+
+
+@kernel(*_MLAS)
+def mlas_unary(node, inputs, ctx):
+    """float32: MlasComputeErf / MlasComputeTanh bit for bit; other dtypes through float32."""
     x = inputs[0]
-    return [erf(x) if x.dtype == np.float32 else erf(x).astype(x.dtype)]
+    y = _MLAS[node.op_type](x)
+    return [y if x.dtype == np.float32 else y.astype(x.dtype)]
 
 
 @numba.njit(cache=True)

@@ -119,3 +119,18 @@ def test_layer_norm_island_divergence_is_reported():
     theirs = ort_session(model).run(None, x)[0]
     # the Q after the island absorbs ulp differences except at rounding boundaries
     assert np.count_nonzero(r.outputs["y"] != theirs) <= div.mismatched
+
+
+def test_cli_names_not_bit_exact_layers(tmp_path):
+    import onnx
+
+    from test_cli import _run
+    d = 16
+    extra = {"ln_s": np.ones(d, np.float32), "ln_b": np.zeros(d, np.float32)}
+    nodes = [helper.make_node("LayerNormalization", ["xf", "ln_s", "ln_b"], ["yf"], name="ln",
+                              axis=-1)]
+    onnx.save(_qdq(nodes, np.uint8, [8, d], [8, d], extra), tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(3).standard_normal((8, d)).astype(
+        np.float32))
+    code, text = _run([str(tmp_path / "m.onnx"), "--inputs", str(tmp_path / "x.npz")])
+    assert code == 0 and "not bit-exact: ln (LayerNormalization)" in text

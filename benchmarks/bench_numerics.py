@@ -20,13 +20,11 @@ import pytest
 ort = pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module")
-def resnet50_qdq(tmp_path_factory):
+def _quantize(tmp, name, model, x):
+    """Per-channel U8S8 QDQ model of `model` from onnxruntime.quantization, calibrated on x."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from npusim.zoo import build
 
     class Reader(CalibrationDataReader):
         def __init__(self, samples):
@@ -35,16 +33,21 @@ def resnet50_qdq(tmp_path_factory):
         def get_next(self):
             return next(self.it, None)
 
-    ort.set_default_logger_severity(3)
-    rng = np.random.default_rng(0)
-    x = {"input": rng.standard_normal((1, 3, 224, 224)).astype(np.float32)}
-    d = tmp_path_factory.mktemp("bench")
-    onnx.save(build("resnet50"), d / "r50.onnx")
-    quant_pre_process(str(d / "r50.onnx"), str(d / "r50_pre.onnx"))
-    quantize_static(str(d / "r50_pre.onnx"), str(d / "r50_qdq.onnx"), Reader([x]),
+    onnx.save(model, tmp / f"{name}.onnx")
+    quant_pre_process(str(tmp / f"{name}.onnx"), str(tmp / f"{name}_pre.onnx"))
+    quantize_static(str(tmp / f"{name}_pre.onnx"), str(tmp / f"{name}_qdq.onnx"), Reader([x]),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return d / "r50_qdq.onnx", x
+    return tmp / f"{name}_qdq.onnx"
+
+
+@pytest.fixture(scope="module")
+def resnet50_qdq(tmp_path_factory):
+    from npusim.zoo import build
+
+    ort.set_default_logger_severity(3)
+    x = {"input": np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)}
+    return _quantize(tmp_path_factory.mktemp("bench"), "r50", build("resnet50"), x), x
 
 
 def test_resnet50_int8_executor_vs_onnxruntime(benchmark, resnet50_qdq):
@@ -109,26 +112,6 @@ def test_resnet50_int8_single_thread_vs_onnxruntime(resnet50_qdq):
     ours_s, ort_s = statistics.median(our_times), statistics.median(ort_times)
     print(f"\n1 thread: npusim {ours_s * 1e3:.1f} ms, onnxruntime {ort_s * 1e3:.1f} ms, ratio "
           f"{ours_s / ort_s:.1f}x (target <= 3x)")
-
-
-def _quantize(tmp, name, model, x):
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self, samples):
-            self.it = iter(samples)
-
-        def get_next(self):
-            return next(self.it, None)
-
-    onnx.save(model, tmp / f"{name}.onnx")
-    quant_pre_process(str(tmp / f"{name}.onnx"), str(tmp / f"{name}_pre.onnx"))
-    quantize_static(str(tmp / f"{name}_pre.onnx"), str(tmp / f"{name}_qdq.onnx"), Reader([x]),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    return tmp / f"{name}_qdq.onnx"
 
 
 @pytest.fixture(scope="module")

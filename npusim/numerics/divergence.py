@@ -66,8 +66,10 @@ def _measure(graph: Graph, node, values, ours: np.ndarray):
     model = helper.make_model(helper.make_graph([proto], "island", vis, [out], inits),
                               opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the measurement must not print onnxruntime warnings
     try:
-        sess = ort.InferenceSession(model.SerializeToString(),
+        sess = ort.InferenceSession(model.SerializeToString(), options,
                                     providers=["CPUExecutionProvider"])
         theirs = np.asarray(sess.run(None, feeds)[0], np.float32)
     except Exception:  # onnxruntime rejects the node: nothing measured

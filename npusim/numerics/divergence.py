@@ -31,6 +31,8 @@ def divergences(qgraph: Graph, values, *, measure: bool = True) -> tuple[Diverge
     for node in qgraph.nodes:
         if node.op_type not in NOT_BIT_EXACT or node.outputs[0] not in values:
             continue
+        if node.op_type == "Resize" and node.attr("mode", "nearest") == "nearest":
+            continue  # copies input values: exact
         y = np.asarray(values[node.outputs[0]])
         if y.dtype != np.float32:
             continue

@@ -19,8 +19,9 @@ NOT_BIT_EXACT = {
     "Softmax": "float Softmax (MlasComputeSoftmax: MLAS exp, vectorized sum) is computed with "
                "numpy exp; a QDQ Softmax fuses to QLinearSoftmax, which is exact",
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
-    "Resize": "runs through onnx.reference (float64 coordinate arithmetic); onnxruntime "
-              "computes linear interpolation weights in float32",
+    "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
+              "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
+              "mode copies values and is exact)",
 }
 
 

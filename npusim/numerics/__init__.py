@@ -6,8 +6,9 @@ per-layer `LayerRow` table, the worst layers and an optional `MixedPrecision` su
 """
 
 from npusim.numerics.api import PRECISIONS, run_numerics
+from npusim.numerics.divergence import Divergence
 from npusim.numerics.requant import SCHEMES, NpuShift
 from npusim.numerics.result import LayerRow, MixedPrecision, NumericsResult
 
-__all__ = ["PRECISIONS", "SCHEMES", "LayerRow", "MixedPrecision", "NpuShift", "NumericsResult",
-           "run_numerics"]
+__all__ = ["PRECISIONS", "SCHEMES", "Divergence", "LayerRow", "MixedPrecision", "NpuShift",
+           "NumericsResult", "run_numerics"]

@@ -14,14 +14,16 @@ import numpy as np
 
 from npusim.ir import DType, Graph, Node, Tensor
 from npusim.numerics.executor import execute
-from npusim.numerics.metrics import cosine, max_abs_error, sqnr_db
+from npusim.numerics.metrics import errors, sqnr_db
 from npusim.numerics.ops import load_all
 from npusim.numerics.ops.context import Context
 from npusim.numerics.quant import dequantize, quantize
 from npusim.numerics.result import LayerRow
 
 _OUT_PARAMS = {"QLinearConv": (6, 7), "QLinearMatMul": (6, 7), "QLinearAdd": (6, 7),
-               "QLinearMul": (6, 7), "QGemm": (7, 8), "QLinearGlobalAveragePool": (3, 4)}
+               "QLinearMul": (6, 7), "QGemm": (7, 8), "QLinearGlobalAveragePool": (3, 4),
+               "QLinearSigmoid": (3, 4), "QLinearLeakyRelu": (3, 4), "QLinearSoftmax": (3, 4),
+               "QLinearAveragePool": (3, 4), "QLinearConcat": (0, 1), "QLinearWhere": (7, 8)}
 
 
 def strip_qdq(graph: Graph) -> Graph:
@@ -97,9 +99,9 @@ def graphwise_rows(qgraph: Graph, original: Graph, qvalues, fvalues, ctx: Contex
         sat = ev.saturated if ev else 0
         total = ev.total if ev and ev.total else int(np.size(deq))
         name, op_type, nodes = layer_name(node, qgraph)
+        sqnr, cos, big = errors(ref, deq)
         rows.append(dict(name=name, op_type=op_type, precision=precision,
-                         nodes=nodes, sqnr_db=sqnr_db(ref, deq),
-                         cosine=cosine(ref, deq), max_abs_error=max_abs_error(ref, deq),
+                         nodes=nodes, sqnr_db=sqnr, cosine=cos, max_abs_error=big,
                          saturation_count=sat, saturation_rate=sat / total if total else 0.0,
                          overflow_count=ev.overflow if ev else 0))
     return rows

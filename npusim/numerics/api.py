@@ -14,6 +14,7 @@ from npusim.errors import NumericsError
 from npusim.ir import DType, Graph, Tensor
 from npusim.ir.passes import canonicalize
 from npusim.numerics import analysis
+from npusim.numerics.divergence import divergences
 from npusim.numerics.executor import check_feeds, execute
 from npusim.numerics.fusion import fuse
 from npusim.numerics.load import is_quantized, load_model
@@ -36,13 +37,14 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
                  npu: NpuShift | None = None, accumulate: str = "fp32",
                  on_overflow: str = "raise", layerwise: bool = True,
                  target_sqnr_db: float | None = None, keep_precision: str = "fp16",
-                 max_keep: int = 16) -> NumericsResult:
+                 max_keep: int = 16, reference: bool = True) -> NumericsResult:
     """Run `model` on `inputs` in `precision` under requantization `scheme`.
 
     A QDQ or QOperator model runs as quantized (precision is the model's own); a float model
     is quantized by npusim from `calibration` (default: the inputs themselves) for int8 /
     int16, or cast for fp16 / bf16 / fp8. `target_sqnr_db` asks for a mixed-precision
-    suggestion: the fewest layers to keep in `keep_precision`.
+    suggestion: the fewest layers to keep in `keep_precision`. `reference=False` returns the
+    quantized outputs only (no float reference run, no per-layer table), several times faster.
     """
     check_scheme(scheme)
     if precision not in PRECISIONS:
@@ -70,9 +72,20 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         return _run_float(graph, feeds, precision, settings, scheme)
 
     fgraph = analysis.strip_qdq(qdq)
-    qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref")
+    qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref",
+                  ort_patterns=scheme == "ort")
     ctx = Context(settings)
     qvalues = execute(qgraph, feeds, ctx)
+    diverging = divergences(qgraph, qvalues, measure=reference) if scheme == "ort" else ()
+    if diverging:
+        notes.append("not bit-exact float ops (see divergence): " + ", ".join(
+            sorted({d.op_type for d in diverging})))
+    if not reference:
+        if target_sqnr_db is not None:
+            raise NumericsError("target_sqnr_db needs the float reference (reference=True)")
+        return NumericsResult(_name(model, graph), scheme, label,
+                              {o: qvalues[o] for o in qgraph.outputs}, {}, (), {}, (), None,
+                              tuple(notes), diverging)
     fvalues = execute(fgraph, feeds, Context(Settings()))
     outputs = {o: qvalues[o] for o in qgraph.outputs}
     refs = {o: fvalues[o] for o in fgraph.outputs}
@@ -87,7 +100,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         suggestion = _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr,
                                       target_sqnr_db, keep_precision, max_keep, scheme)
     return NumericsResult(_name(model, graph), scheme, label, outputs, refs, table, out_sqnr,
-                          worst, suggestion, tuple(notes))
+                          worst, suggestion, tuple(notes), diverging)
 
 
 def _name(model, graph: Graph) -> str:
@@ -120,7 +133,7 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
             break
         keep.append(name)
         g = fuse(analysis.keep_float(qdq, set(keep), keep_precision), required=frozenset(),
-                 all_patterns=scheme != "onnx-ref")
+                 all_patterns=scheme != "onnx-ref", ort_patterns=scheme == "ort")
         vals = execute(g, feeds, Context(settings))
         current = _first_float_sqnr(refs, {o: vals[o] for o in g.outputs})
     return MixedPrecision(target, keep_precision, tuple(keep), baseline, current,

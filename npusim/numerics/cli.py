@@ -92,6 +92,10 @@ def main(args: argparse.Namespace, console) -> int:
         console.print(f"keep {len(mp.keep)} layer(s) in {mp.keep_precision}: "
                       f"{', '.join(mp.keep) or '(none)'} -> predicted SQNR "
                       f"{_fmt(mp.predicted_sqnr_db)} dB ({verdict} {mp.target_sqnr_db} dB)")
+    for d in result.divergence:
+        measured = ("" if d.mismatched is None else
+                    f": {d.mismatched} of {d.total} floats differ, up to {d.max_ulp} ulp")
+        console.print(f"not bit-exact: {d.layer} ({d.op_type}){measured}")
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), sort_keys=True, indent=1))
     return 0

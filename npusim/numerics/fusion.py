@@ -1,6 +1,7 @@
 """QDQ pattern fusion: DQ -> op [-> Relu/Clip] -> Q becomes one integer node, as onnxruntime's
 QDQ transformer does (QLinearConv, QLinearMatMul, QGemm, QLinearAdd, QLinearMul,
-QLinearGlobalAveragePool; MaxPool and shape ops with equal in/out quantization run on ints).
+QLinearGlobalAveragePool; for `ort` also QLinearSigmoid / LeakyRelu / Softmax / AveragePool /
+Concat / Where; MaxPool and shape ops with equal in/out quantization run on ints).
 
 `fuse` is a Graph -> Graph pass; a fused node keeps the float op's name, and its `_fused`
 attribute lists every ONNX node it replaced.
@@ -18,20 +19,27 @@ from npusim.numerics.quant import quantize
 _QLINEAR = {"Conv": "QLinearConv", "MatMul": "QLinearMatMul", "Gemm": "QGemm",
             "Add": "QLinearAdd", "Mul": "QLinearMul",
             "GlobalAveragePool": "QLinearGlobalAveragePool"}
+# onnxruntime's CPU-only contrib rewrites (UnaryOpQDQRules, VariadicOpQDQRules, WhereQDQRules)
+_ORT_ONLY = {"Sigmoid": "QLinearSigmoid", "LeakyRelu": "QLinearLeakyRelu",
+             "Softmax": "QLinearSoftmax", "AveragePool": "QLinearAveragePool",
+             "Concat": "QLinearConcat", "Where": "QLinearWhere"}
+_CHAINABLE = frozenset(_QLINEAR)
 _SAME_SCALE = frozenset({"MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze",
                          "Identity"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
 
 
-def fuse(graph: Graph, *, required: frozenset[str] = frozenset(), all_patterns: bool = True
-         ) -> Graph:
-    """Fuse QDQ groups; with `all_patterns=False` only the nodes named in `required`."""
+def fuse(graph: Graph, *, required: frozenset[str] = frozenset(), all_patterns: bool = True,
+         ort_patterns: bool = True) -> Graph:
+    """Fuse QDQ groups; with `all_patterns=False` only the nodes named in `required`, with
+    `ort_patterns=False` none of onnxruntime's contrib-only rewrites unless required."""
     tensors = dict(graph.tensors)
     replaced: dict[str, Node] = {}   # core node name -> fused node
     removed: set[str] = set()
     for node in graph.nodes:
         if node.op_type not in _QLINEAR and node.op_type not in _SAME_SCALE:
-            continue
+            if node.op_type not in _ORT_ONLY or not (ort_patterns or node.name in required):
+                continue
         if not all_patterns and node.name not in required:
             continue
         fused = _match(graph, node, tensors)
@@ -79,18 +87,18 @@ def _match(graph: Graph, node: Node, tensors: dict[str, Tensor]):
     chain: list[Node] = []
     out = node.outputs[0]
     nxt = _single_consumer(graph, out)
-    while nxt is not None and nxt.op_type in _ACTIVATIONS and node.op_type in _QLINEAR:
+    while nxt is not None and nxt.op_type in _ACTIVATIONS and node.op_type in _CHAINABLE:
         chain.append(nxt)
         out = nxt.outputs[0]
         nxt = _single_consumer(graph, out)
     q = nxt
     if q is None or q.op_type != "QuantizeLinear":
-        return None
-    if node.op_type == "Gemm" and q is None:
-        return None
+        return _match_gemm_float(graph, node, tensors) if node.op_type == "Gemm" else None
     y_scale, y_zp = q.input(1), _zero_point(q, tensors, graph)
     if node.op_type in _SAME_SCALE:
         return _match_same_scale(graph, node, q, tensors)
+    if node.op_type in _ORT_ONLY:
+        return _match_ort(graph, node, q, tensors)
     n_act = {"Conv": 2, "MatMul": 2, "Gemm": 2, "Add": 2, "Mul": 2, "GlobalAveragePool": 1}
     dqs = [_dq_of(graph, node.input(i)) for i in range(n_act[node.op_type])]
     if any(d is None for d in dqs):
@@ -126,6 +134,53 @@ def _match(graph: Graph, node: Node, tensors: dict[str, Tensor]):
                  "com.microsoft" if node.op_type in ("Gemm", "Add", "Mul",
                                                      "GlobalAveragePool") else "")
     return fused, absorbed
+
+
+def _match_gemm_float(graph, node, tensors):
+    """DQ(A), DQ(B)[, DQ(int32 C)] -> Gemm with a float output: QGemm without y_scale."""
+    dqs = [_dq_of(graph, node.input(i)) for i in range(2)]
+    if any(d is None or d.attr("block_size", 0) for d in dqs):
+        return None
+    ins = [v for d in dqs for v in (d.inputs[0], d.input(1), _zero_point(d, tensors, graph))]
+    if node.input(2):
+        bdq = _dq_of(graph, node.input(2))
+        if bdq is None or graph.tensor(bdq.inputs[0]).dtype != DType.INT32:
+            return None
+        ins.append(bdq.inputs[0])
+    attrs = dict(node.attrs)
+    attrs["_fused"] = tuple(n.name for n in (*dqs, node))
+    return Node(node.name, "QGemm", tuple(ins), node.outputs, attrs, "com.microsoft"), set()
+
+
+def _match_ort(graph, node, q, tensors):
+    """DQ inputs -> Sigmoid / LeakyRelu / Softmax / AveragePool / Concat / Where -> Q, all
+    8-bit, as one com.microsoft QLinear* node (input order of the contrib op)."""
+    first = 1 if node.op_type == "Where" else 0
+    n_act = len(node.inputs) if node.op_type == "Concat" else (2 if first else 1)
+    dqs = [_dq_of(graph, node.input(first + i)) for i in range(n_act)]
+    if any(d is None for d in dqs) or q.attr("block_size", 0):
+        return None
+    for t in [d.inputs[0] for d in dqs] + [q.outputs[0]]:
+        if graph.tensor(t).dtype not in (DType.UINT8, DType.INT8):
+            return None
+    scales = [d.input(1) for d in dqs] + [q.input(1)]
+    if any(graph.constant(s) is None or graph.constant(s).size != 1 for s in scales):
+        return None
+    quads = [[d.inputs[0], d.input(1), _zero_point(d, tensors, graph)] for d in dqs]
+    out = [q.input(1), _zero_point(q, tensors, graph)]
+    if node.op_type == "Concat":
+        ins = out + [v for trio in quads for v in trio]
+    elif node.op_type == "Where":
+        ins = [node.inputs[0], *quads[0], *quads[1], *out]
+    else:
+        ins = quads[0] + out
+    attrs = dict(node.attrs)
+    attrs["_fused"] = tuple(n.name for n in (*dqs, node, q))
+    if node.op_type == "Softmax":
+        attrs["opset"] = 13
+    fused = Node(node.name, _ORT_ONLY[node.op_type], tuple(ins), (q.outputs[0],), attrs,
+                 "com.microsoft")
+    return fused, {q.name}
 
 
 def _match_same_scale(graph, node, q, tensors):

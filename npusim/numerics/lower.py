@@ -1,5 +1,5 @@
-"""Rewrite QOperator nodes (QLinearConv, QLinearMatMul and onnxruntime's com.microsoft
-QLinearAdd / QLinearMul / QLinearGlobalAveragePool / QGemm) into standard DQ -> op -> Q form.
+"""Rewrite QOperator nodes (QLinearConv, QLinearMatMul and onnxruntime's com.microsoft QLinear*
+ops, QGemm, MatMulIntegerToFloat) into standard DQ -> op -> Q form.
 
 The frontend reads standard ONNX only; `fusion.fuse` turns each lowered group back into one
 integer kernel, so QOperator and QDQ models run through the same code.
@@ -13,6 +13,7 @@ from onnx import helper
 from npusim.errors import UnsupportedOpError
 
 _MS = ("com.microsoft",)
+_NOT_FUSED = frozenset({"MatMulIntegerToFloat"})  # lowered to integer + float ops for good
 
 
 def lower_qoperators(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, frozenset[str]]:
@@ -32,7 +33,8 @@ def lower_qoperators(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, frozenset
             nodes.append(n)
             continue
         changed = True
-        cores.add(name)
+        if n.op_type not in _NOT_FUSED:
+            cores.add(name)
         nodes.extend(rule(n, name))
     if not changed:
         return proto, frozenset()
@@ -123,6 +125,58 @@ def _qgemm(n, name):
     return out
 
 
+def _unary(op, *drop):
+    def rule(n, name):
+        if op == "Softmax" and _attrs(n).get("opset", 13) < 13 and _attrs(n).get("axis", 1) != -1:
+            raise UnsupportedOpError(f"QLinearSoftmax node '{name}': opset < 13 semantics "
+                                     "(softmax over the flattened trailing axes) are not "
+                                     "supported")
+        if _attrs(n).get("channels_last", 0):
+            raise UnsupportedOpError(f"{n.op_type} node '{name}': channels_last=1 is not "
+                                     "supported")
+        x, sx, zx, sy, zy = (_inp(n, i) for i in range(5))
+        return [_dq(f"{name}/dq_x", x, sx, zx, f"{name}/x_f"),
+                helper.make_node(op, [f"{name}/x_f"], [f"{name}/y_f"], name=name,
+                                 **_attrs(n, *drop)),
+                _q(f"{name}/q", f"{name}/y_f", sy, zy, n.output[0])]
+    return rule
+
+
+def _concat(n, name):
+    sy, zy = _inp(n, 0), _inp(n, 1)
+    out, ins = [], []
+    for k, i in enumerate(range(2, len(n.input), 3)):
+        f = f"{name}/x{k}_f"
+        out.append(_dq(f"{name}/dq_x{k}", n.input[i], n.input[i + 1], _inp(n, i + 2), f))
+        ins.append(f)
+    return out + [helper.make_node("Concat", ins, [f"{name}/y_f"], name=name, **_attrs(n)),
+                  _q(f"{name}/q", f"{name}/y_f", sy, zy, n.output[0])]
+
+
+def _where(n, name):
+    c, x, sx, zx, y, sy, zy, sz, zz = (_inp(n, i) for i in range(9))
+    return [_dq(f"{name}/dq_x", x, sx, zx, f"{name}/x_f"),
+            _dq(f"{name}/dq_y", y, sy, zy, f"{name}/y_f"),
+            helper.make_node("Where", [c, f"{name}/x_f", f"{name}/y_f"], [f"{name}/z_f"],
+                             name=name),
+            _q(f"{name}/q", f"{name}/z_f", sz, zz, n.output[0])]
+
+
+def _matmul_integer_to_float(n, name):
+    """A, B, a_scale, b_scale[, a_zp, b_zp, bias]: f32(acc) * f32(sa * sb) [+ bias]."""
+    a, b, sa, sb, za, zb, bias = (_inp(n, i) for i in range(7))
+    ins = [a, b] + ([za, zb] if (za or zb) else [])
+    out = [helper.make_node("MatMulInteger", ins, [f"{name}/acc"], name=f"{name}/int"),
+           helper.make_node("Cast", [f"{name}/acc"], [f"{name}/acc_f"], name=f"{name}/cast",
+                            to=onnx.TensorProto.FLOAT),
+           helper.make_node("Mul", [sa, sb], [f"{name}/scale"], name=f"{name}/scale")]
+    y = n.output[0] if not bias else f"{name}/y_f"
+    out.append(helper.make_node("Mul", [f"{name}/acc_f", f"{name}/scale"], [y], name=name))
+    if bias:
+        out.append(helper.make_node("Add", [y, bias], [n.output[0]], name=f"{name}/bias"))
+    return out
+
+
 _RULES = {
     ("", "QLinearConv"): _conv,
     ("", "QLinearMatMul"): _matmul,
@@ -130,4 +184,11 @@ _RULES = {
     ("com.microsoft", "QLinearMul"): _binary("Mul"),
     ("com.microsoft", "QLinearGlobalAveragePool"): _gap,
     ("com.microsoft", "QGemm"): _qgemm,
+    ("com.microsoft", "QLinearSigmoid"): _unary("Sigmoid"),
+    ("com.microsoft", "QLinearLeakyRelu"): _unary("LeakyRelu"),
+    ("com.microsoft", "QLinearSoftmax"): _unary("Softmax", "opset"),
+    ("com.microsoft", "QLinearAveragePool"): _unary("AveragePool", "channels_last"),
+    ("com.microsoft", "QLinearConcat"): _concat,
+    ("com.microsoft", "QLinearWhere"): _where,
+    ("com.microsoft", "MatMulIntegerToFloat"): _matmul_integer_to_float,
 }

@@ -1,34 +1,65 @@
-"""Error metrics between a reference tensor and its quantized counterpart (both float)."""
+"""Error metrics between a reference tensor and its quantized counterpart (both float), each
+from one numba pass that accumulates in float64 (`errors` returns all three at once)."""
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
+
+
+@numba.njit(cache=True)
+def _moments(r, t):
+    """sum r^2, sum (r - t)^2, sum r t, sum t^2 and max |r - t| over flat arrays."""
+    rr = ee = rt = tt = 0.0
+    big = 0.0
+    for i in range(r.size):
+        a = np.float64(r[i])
+        b = np.float64(t[i])
+        d = a - b
+        rr += a * a
+        ee += d * d
+        rt += a * b
+        tt += b * b
+        big = max(big, abs(d))
+    return rr, ee, rt, tt, big
+
+
+def _flat(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    return np.ascontiguousarray(x).reshape(-1)
+
+
+def errors(ref: np.ndarray, test: np.ndarray) -> tuple[float, float, float]:
+    """(SQNR in dB, cosine similarity, max abs error) of `test` against `ref`."""
+    r, t = _flat(ref), _flat(test)
+    if r.dtype != t.dtype:
+        r, t = r.astype(np.float64), t.astype(np.float64)
+    rr, ee, rt, tt, big = _moments(r, t)
+    if ee == 0.0:
+        sqnr = math.inf
+    elif rr == 0.0:
+        sqnr = -math.inf
+    else:
+        sqnr = 10.0 * math.log10(rr / ee)
+    if rr == 0.0 or tt == 0.0:
+        cos = 1.0 if rr == tt else 0.0
+    else:
+        cos = rt / (math.sqrt(rr) * math.sqrt(tt))
+    return sqnr, cos, big
 
 
 def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
     """10 log10(signal power / noise power); +inf when identical."""
-    r = np.asarray(ref, np.float64).ravel()
-    e = r - np.asarray(test, np.float64).ravel()
-    noise = float(np.dot(e, e))
-    signal = float(np.dot(r, r))
-    if noise == 0.0:
-        return math.inf
-    if signal == 0.0:
-        return -math.inf
-    return 10.0 * math.log10(signal / noise)
+    return errors(ref, test)[0]
 
 
 def cosine(ref: np.ndarray, test: np.ndarray) -> float:
-    a = np.asarray(ref, np.float64).ravel()
-    b = np.asarray(test, np.float64).ravel()
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 or nb == 0.0:
-        return 1.0 if na == nb else 0.0
-    return float(np.dot(a, b) / (na * nb))
+    return errors(ref, test)[1]
 
 
 def max_abs_error(ref: np.ndarray, test: np.ndarray) -> float:
-    d = np.abs(np.asarray(ref, np.float64) - np.asarray(test, np.float64))
-    return float(d.max()) if d.size else 0.0
+    return errors(ref, test)[2]

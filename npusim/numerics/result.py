@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from npusim.numerics.divergence import Divergence
+
 
 @dataclass(frozen=True, slots=True)
 class LayerRow:
@@ -56,6 +58,7 @@ class NumericsResult:
     worst_layers: tuple[str, ...] = ()
     mixed_precision: MixedPrecision | None = None
     notes: tuple[str, ...] = field(default=())
+    divergence: tuple[Divergence, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("outputs", "reference_outputs", "output_sqnr_db"):
@@ -77,6 +80,7 @@ class NumericsResult:
             "mixed_precision": None if self.mixed_precision is None else _row(
                 self.mixed_precision),
             "notes": list(self.notes),
+            "divergence": [_row(d) for d in self.divergence],
         }
 
 

@@ -44,3 +44,41 @@ def sensitive_model() -> onnx.ModelProto:
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
     m.ir_version = 10
     return m
+
+
+def convnext_block(channels: int = 32, size: int = 16, seed: int = 0) -> onnx.ModelProto:
+    """A ConvNeXt block as torchvision exports it: depthwise 7x7 conv, NHWC LayerNorm,
+    Linear 4x, erf GELU (Div, Erf, Add, Mul, Mul), Linear back, NCHW, residual Add."""
+    rng = np.random.default_rng(seed)
+    c, h = channels, 4 * channels
+
+    def w(*shape, s=0.2):
+        return (rng.standard_normal(shape) * s).astype(np.float32)
+    inits = {"dw_w": w(c, 1, 7, 7), "dw_b": w(c), "ln_s": 1 + w(c, s=0.1), "ln_b": w(c, s=0.1),
+             "fc1_w": w(c, h, s=0.15), "fc1_b": w(h), "fc2_w": w(h, c, s=0.1), "fc2_b": w(c),
+             "sqrt2": np.array(1.4142135, np.float32), "one": np.array(1.0, np.float32),
+             "half": np.array(0.5, np.float32)}
+    mk = helper.make_node
+    nodes = [mk("Conv", ["x", "dw_w", "dw_b"], ["dw"], name="dwconv", group=c, pads=[3] * 4),
+             mk("Transpose", ["dw"], ["t"], name="to_nhwc", perm=[0, 2, 3, 1]),
+             mk("LayerNormalization", ["t", "ln_s", "ln_b"], ["ln"], name="norm", axis=-1,
+                epsilon=1e-6),
+             mk("MatMul", ["ln", "fc1_w"], ["f1"], name="fc1"),
+             mk("Add", ["f1", "fc1_b"], ["f1b"], name="fc1_bias"),
+             mk("Div", ["f1b", "sqrt2"], ["g0"], name="gelu_div"),
+             mk("Erf", ["g0"], ["g1"], name="gelu_erf"),
+             mk("Add", ["g1", "one"], ["g2"], name="gelu_add"),
+             mk("Mul", ["f1b", "g2"], ["g3"], name="gelu_mul"),
+             mk("Mul", ["g3", "half"], ["g4"], name="gelu_half"),
+             mk("MatMul", ["g4", "fc2_w"], ["f2"], name="fc2"),
+             mk("Add", ["f2", "fc2_b"], ["f2b"], name="fc2_bias"),
+             mk("Transpose", ["f2b"], ["back"], name="to_nchw", perm=[0, 3, 1, 2]),
+             mk("Add", ["x", "back"], ["y"], name="residual")]
+    f = onnx.TensorProto.FLOAT
+    g = helper.make_graph(nodes, "convnext_block",
+                          [helper.make_tensor_value_info("x", f, [1, c, size, size])],
+                          [helper.make_tensor_value_info("y", f, [1, c, size, size])],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m

@@ -13,7 +13,9 @@ import pytest
 from onnx import helper, numpy_helper
 
 from npusim.ir import Node
-from npusim.numerics.ops import qlinear
+from npusim.numerics.kernels import vnni
+from npusim.numerics.ops import qcommon, qelementwise
+from npusim.numerics.ops import qconv as qconv_ops
 from npusim.numerics.ops.context import Context, Settings
 from numerics_oracle import ort_session
 
@@ -33,10 +35,10 @@ GEOMETRIES = [  # (C, H, W, M, kernel, stride, pad, dilation)
 def conv_path(request, monkeypatch):
     """Each test runs on the AVX-512 VNNI kernels (where the CPU has them) and on the
     portable im2col kernels."""
-    if request.param == "vnni" and not qlinear.vnni.AVAILABLE:
+    if request.param == "vnni" and not vnni.AVAILABLE:
         pytest.skip("no AVX-512 VNNI on this CPU")
     if request.param == "portable":
-        monkeypatch.setattr(qlinear.vnni, "AVAILABLE", False)
+        monkeypatch.setattr(vnni, "AVAILABLE", False)
     return request.param
 
 
@@ -70,7 +72,7 @@ def test_qlinear_conv_fast_path_matches_onnxruntime(geom, conv_path):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
     theirs = ort_session(model).run(None, {"x": x})[0]
-    ours = qlinear.qlinear_conv(Node("conv", "QLinearConv", tuple("abcdefghi"), ("y",),
+    ours = qconv_ops.qlinear_conv(Node("conv", "QLinearConv", tuple("abcdefghi"), ("y",),
                                      {"strides": (s, s), "pads": (p,) * 4,
                                       "dilations": (d, d)}),
                                 [x, sx, zx, w, sw, np.zeros(m, np.int8), sy, zy, bias],
@@ -81,9 +83,9 @@ def test_qlinear_conv_fast_path_matches_onnxruntime(geom, conv_path):
 def _general_path(node, inputs, ctx):
     """The float64-exact convolution and numpy requantization the fast path replaces."""
     x, sx, zx, w, sw, zw, sy, zy, b = inputs
-    acc = qlinear._int_conv(qlinear._centered(x, zx), qlinear._centered(w, zw, 0), node)
-    acc = acc + qlinear._bias(ctx, b).reshape(1, -1, 1, 1)
-    return qlinear._finish(node, ctx, acc, sx, sw, sy, zy, zy.dtype, 1)
+    acc = qconv_ops._int_conv(qcommon.centered(x, zx), qcommon.centered(w, zw, 0), node)
+    acc = acc + qcommon.int_bias(ctx, b).reshape(1, -1, 1, 1)
+    return qcommon.finish(node, ctx, acc, sx, sw, sy, zy, zy.dtype, 1)
 
 
 @pytest.mark.parametrize("scheme", ["ort", "onnx-ref", "tflite", "npu-shift"])
@@ -101,7 +103,7 @@ def test_fast_conv_equals_general_path(scheme, x_dtype, conv_path):
         node = Node("conv", "QLinearConv", tuple("abcdefghi"), ("y",), attrs)
         inputs = [x, sx, zx, w, sw, np.zeros(m, np.int8), sy, zy, bias]
         fast_ctx, slow_ctx = Context(Settings(scheme=scheme)), Context(Settings(scheme=scheme))
-        fast = qlinear.qlinear_conv(node, inputs, fast_ctx)[0]
+        fast = qconv_ops.qlinear_conv(node, inputs, fast_ctx)[0]
         slow = _general_path(node, inputs, slow_ctx)
         assert fast.dtype == slow.dtype and fast.tobytes() == slow.tobytes()
         assert fast_ctx.events == slow_ctx.events  # saturation counts, largest |acc|
@@ -117,9 +119,9 @@ def test_fast_conv_accumulator_overflow_still_raises(conv_path):
               np.float32(1e9), np.uint8(0), np.array([2**31 - 1, 0], np.int32)]
     from npusim.errors import NumericsError
     with pytest.raises(NumericsError, match="big"):
-        qlinear.qlinear_conv(node, inputs, Context())
+        qconv_ops.qlinear_conv(node, inputs, Context())
     ctx = Context(Settings(on_overflow="record"))
-    qlinear.qlinear_conv(node, inputs, ctx)
+    qconv_ops.qlinear_conv(node, inputs, ctx)
     assert ctx.events["big"].overflow == 9
 
 
@@ -139,10 +141,10 @@ def test_qlinear_add_table_equals_mlas_formula(dtypes):
         za, zb, zc = draw(a_dt, ()), draw(b_dt, ()), draw(c_dt, ())
         node = Node("add", "QLinearAdd", tuple("abcdefgh"), ("y",), {"_clamp": (int(zc), 127)})
         ctx = Context()
-        ours = qlinear.qlinear_add(node, [a, sa, za, b, sb, zb, sc, zc], ctx)[0]
+        ours = qelementwise.qlinear_add(node, [a, sa, za, b, sb, zb, sc, zc], ctx)[0]
         ref_ctx = Context()
-        v = qlinear._mlas_add(a, b, sa, za, sb, zb, sc, zc)
-        ref = qlinear._clamp(node, ref_ctx, v, np.dtype(c_dt), zc)
+        v = qelementwise._mlas_add(a, b, sa, za, sb, zb, sc, zc)
+        ref = qcommon.clamp_output(node, ref_ctx, v, np.dtype(c_dt), zc)
         assert ours.dtype == ref.dtype and ours.tobytes() == ref.tobytes()
         assert ctx.events == ref_ctx.events
 
@@ -160,7 +162,7 @@ def test_channels_last_views_chain_like_contiguous_arrays():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 256, (2, 8, 9, 10)).astype(np.uint8)
     w1, sx, zx, sw1, sy, zy, b1 = _conv_inputs(rng, 8, 12, 3)
-    y1 = qlinear.qlinear_conv(_qconv_node("c1", 1, 1), [x, sx, zx, w1, sw1,
+    y1 = qconv_ops.qlinear_conv(_qconv_node("c1", 1, 1), [x, sx, zx, w1, sw1,
                               np.zeros(12, np.int8), sy, zy, b1], Context())[0]
     assert y1.shape == (2, 12, 9, 10)
     w2, _, _, sw2, sy2, zy2, b2 = _conv_inputs(rng, 12, 12, 1)
@@ -171,10 +173,10 @@ def test_channels_last_views_chain_like_contiguous_arrays():
     for v in (y1, np.ascontiguousarray(y1)):
         outs = []
         for u in (v, np.ascontiguousarray(v)):
-            y2 = qlinear.qlinear_conv(_qconv_node("c2", 1, 0), [u, sy, zy, w2, sw2,
+            y2 = qconv_ops.qlinear_conv(_qconv_node("c2", 1, 0), [u, sy, zy, w2, sw2,
                                       np.zeros(12, np.int8), sy2, zy2, b2], Context())[0]
             add_in[0], add_in[3] = u, y2
-            y3 = qlinear.qlinear_add(Node("add", "QLinearAdd", tuple("abcdefgh"), ("y",), {}),
+            y3 = qelementwise.qlinear_add(Node("add", "QLinearAdd", tuple("abcdefgh"), ("y",), {}),
                                      list(add_in), Context())[0]
             y4 = floating.max_pool(pool, [y3], Context())[0]
             outs.append([a.tobytes() for a in (y2, y3, y4)])

@@ -1,4 +1,5 @@
-"""N-d convolution via im2col and one BLAS matmul per group (depthwise by shift-and-add).
+"""N-d convolution via im2col and one BLAS matmul per group (depthwise by shift-and-add;
+ungrouped 2-D float32 through a numba im2col).
 
 `conv` takes already zero-point-corrected operands; in float64 it is exact for integer data.
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
+from numba import prange
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -76,6 +79,8 @@ def conv(x: np.ndarray, w: np.ndarray, *, group: int = 1, strides=None, pads=Non
         out = np.stack([np.stack([matmul(wg[j], cols[i, j]) for j in range(group)])
                         for i in range(n)])  # (N, G, M/G, P)
         return out.reshape(n, m, *out_sp)
+    if spatial == 2 and dtype == np.float32 and group == 1:
+        return _conv2d_f32(x, w, strides, dilations, matmul)
     win = windows(x, kernel, strides, dilations)  # (N, C, *out, *K)
     out_sp = win.shape[2:2 + spatial]
     p = math.prod(out_sp)
@@ -91,6 +96,37 @@ def conv(x: np.ndarray, w: np.ndarray, *, group: int = 1, strides=None, pads=Non
         for i in range(n):  # 2-D products, so numpy hands them to BLAS
             out[i, g * mg:(g + 1) * mg] = matmul(wmat, cols[i, :, g * cg * kk:(g + 1) * cg * kk].T)
     return out.reshape(n, m, *out_sp)
+
+
+@numba.njit(cache=True, parallel=True)
+def _im2col_t(x, kh, kw, sh, sw, dh, dw, out_h, out_w, cols):
+    """cols[(c, i, j), p] = the window element (i, j) of channel c for output pixel p, over
+    an already padded x (C, H, W): rows contiguous in p, so the copy streams."""
+    for k in prange(cols.shape[0]):
+        c = k // (kh * kw)
+        i = (k // kw) % kh
+        j = k % kw
+        for oy in range(out_h):
+            y = oy * sh + i * dh
+            base = oy * out_w
+            for ox in range(out_w):
+                cols[k, base + ox] = x[c, y, ox * sw + j * dw]
+
+
+def _conv2d_f32(x, w, strides, dilations, matmul):
+    """Ungrouped 2-D float32 convolution of a padded x: numba im2col, one matmul per image."""
+    n, c, h, wd = x.shape
+    m, _, kh, kw = w.shape
+    out_h = (h - ((kh - 1) * dilations[0] + 1)) // strides[0] + 1
+    out_w = (wd - ((kw - 1) * dilations[1] + 1)) // strides[1] + 1
+    wmat = np.ascontiguousarray(w.reshape(m, c * kh * kw))
+    out = np.empty((n, m, out_h * out_w), np.float32)
+    cols = np.empty((c * kh * kw, out_h * out_w), np.float32)
+    for i in range(n):
+        _im2col_t(np.ascontiguousarray(x[i]), kh, kw, strides[0], strides[1], dilations[0],
+                  dilations[1], out_h, out_w, cols)
+        out[i] = matmul(wmat, cols)
+    return out.reshape(n, m, out_h, out_w)
 
 
 def _depthwise(x, w, strides, dilations):

@@ -1,7 +1,8 @@
 """Kernels per ONNX operator, looked up by op type; each takes the node, its input arrays
 and the run's `Context`, and returns its output arrays.
 
-Quantized kernels live in `quantize.py` and `qlinear.py`, float kernels in `floating.py`;
+Quantized kernels live in `quantize.py` and the `q*.py` files (one op family each), float
+kernels in `floating.py`;
 anything without a kernel here runs through onnx.reference, one node at a time.
 """
 
@@ -21,5 +22,13 @@ def kernel(*op_types: str):
 
 
 def load_all() -> dict[str, Callable]:
-    from npusim.numerics.ops import floating, qlinear, quantize  # noqa: F401 (registers)
+    from npusim.numerics.ops import (  # noqa: F401 (registers)
+        floating,
+        qconv,
+        qelementwise,
+        qlookup,
+        qmatmul,
+        qpool,
+        quantize,
+    )
     return KERNELS

@@ -12,6 +12,7 @@ from onnx import helper, numpy_helper
 from npusim.errors import UnsupportedOpError
 from npusim.numerics.kernels.conv import conv, conv_geometry, pad_spatial, windows
 from npusim.numerics.kernels.dot import matmul_for
+from npusim.numerics.kernels.mlas import logistic
 from npusim.numerics.ops import kernel
 from npusim.numerics.ops.context import Context
 
@@ -110,7 +111,10 @@ def leaky_relu(node, inputs, ctx):
 
 @kernel("Sigmoid")
 def sigmoid(node, inputs, ctx):
+    """float32: onnxruntime's MlasComputeLogistic, bit for bit; other dtypes: 1 / (1 + e^-x)."""
     x = inputs[0]
+    if x.dtype == np.float32:
+        return [logistic(x)]
     with np.errstate(over="ignore"):
         return [(1.0 / (1.0 + np.exp(-x.astype(np.float32)))).astype(x.dtype)]
 
@@ -218,8 +222,8 @@ def max_pool(node, inputs, ctx):
 def _max_pool_int_2d(x, kernel_shape, strides, pads, dilations):
     """Integer 2-D MaxPool in numba over channels-last memory; returns an NCHW view of
     channels-last memory, as the integer convolutions do (same values as the padded path)."""
+    from npusim.numerics.kernels.int8conv import nhwc
     from npusim.numerics.kernels.qconv import max_pool_nhwc
-    from npusim.numerics.ops.qlinear import nhwc
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_shape, strides, dilations
     out_h = (h + pads[0] + pads[2] - ((kh - 1) * dh + 1)) // sh + 1

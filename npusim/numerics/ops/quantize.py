@@ -43,15 +43,13 @@ def dequantize_linear(node, inputs, ctx: Context):
 
 @kernel("DynamicQuantizeLinear")
 def dynamic_quantize_linear(node, inputs, ctx: Context):
-    """uint8 scale = (max(x, 0) - min(x, 0)) / 255 in float32, zp = sat(rne(0 - min / scale))."""
+    """uint8 scale = (max(x, 0) - min(x, 0)) / 255 in float32 (1 if both are 0),
+    zp = sat(rne(0 - min / scale)), as onnxruntime computes them."""
     x = inputs[0].astype(np.float32)
     lo = np.float32(min(float(x.min()) if x.size else 0.0, 0.0))
     hi = np.float32(max(float(x.max()) if x.size else 0.0, 0.0))
-    scale = np.float32((hi - lo) / np.float32(255))
-    if scale == 0:
-        zp = np.uint8(0)
-        y = np.zeros(x.shape, np.uint8)
-        return [y, np.asarray(scale, np.float32), np.asarray(zp)]
+    # onnxruntime (GetQuantizationParameter) uses scale 1 for an all-zero input
+    scale = np.float32((hi - lo) / np.float32(255)) if hi != lo else np.float32(1)
     initial = np.float32(np.float32(0) - np.float32(lo / scale))
     zp = np.uint8(np.clip(round_to_int(np.asarray(initial)), 0, 255))
     y = quantize(x, np.asarray(scale, np.float32), np.asarray(zp), np.dtype(np.uint8))

@@ -1,0 +1,127 @@
+"""onnxruntime's table-driven QOperators (com.microsoft): QLinearSigmoid and QLinearLeakyRelu
+map each of the 256 input codes through a float function once; QLinearSoftmax sums a table
+of exponentials. Each follows contrib_ops/cpu/quantization in onnxruntime."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from npusim.errors import NumericsError
+from npusim.numerics.kernels.mlas import logistic
+from npusim.numerics.ops import kernel
+from npusim.numerics.ops.context import Context
+from npusim.numerics.ops.qcommon import scalar_f32, scalar_i32
+from npusim.numerics.quant import int_range, quantize
+
+
+def code_values(dtype: np.dtype, scale, zero_point) -> np.ndarray:
+    """The 256 dequantized codes, indexed by the code's byte: f32(s * (x - zp))."""
+    codes = np.arange(256, dtype=np.uint8).view(dtype).astype(np.int64) - scalar_i32(zero_point)
+    return (scalar_f32(scale) * codes.astype(np.float32)).astype(np.float32)
+
+
+def lookup_table(dtype: np.dtype, sx, zx, sy, zy, fn) -> np.ndarray:
+    """QlinearBuildLookupTable: fn over the dequantized codes, then MlasQuantizeLinear."""
+    y = fn(code_values(np.dtype(dtype), sx, zx))
+    zp = np.asarray(zy if zy is not None else np.zeros((), dtype)).reshape(())
+    return quantize(np.asarray(y, np.float32), np.asarray(scalar_f32(sy), np.float32), zp,
+                    np.dtype(dtype))
+
+
+def apply_table(node, ctx: Context, x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    if x.dtype.itemsize != 1 or x.dtype.kind not in "iu":
+        raise NumericsError(f"{node.op_type} node '{node.name}' needs 8-bit input, got "
+                            f"{x.dtype}")
+    y = table[np.ascontiguousarray(x).view(np.uint8)]
+    lo, hi = int_range(y.dtype)
+    ctx.record_saturation(node, int(np.count_nonzero((y == lo) | (y == hi))), y.size)
+    return y
+
+
+def _unary_inputs(inputs):
+    x, sx = inputs[0], inputs[1]
+    zx = inputs[2] if len(inputs) > 2 else None
+    sy = inputs[3]
+    zy = inputs[4] if len(inputs) > 4 else None
+    return x, sx, zx, sy, zy
+
+
+@kernel("QLinearSigmoid")
+def qlinear_sigmoid(node, inputs, ctx: Context):
+    x, sx, zx, sy, zy = _unary_inputs(inputs)
+    return [apply_table(node, ctx, x, lookup_table(x.dtype, sx, zx, sy, zy, logistic))]
+
+
+@kernel("QLinearLeakyRelu")
+def qlinear_leaky_relu(node, inputs, ctx: Context):
+    x, sx, zx, sy, zy = _unary_inputs(inputs)
+    alpha = np.float32(node.attr("alpha", 0.01))
+
+    def leaky(v):
+        return np.where(v >= 0, v, (alpha * v).astype(np.float32))
+    return [apply_table(node, ctx, x, lookup_table(x.dtype, sx, zx, sy, zy, leaky))]
+
+
+def softmax_table(x_scale: float, reduce_len: int, signed: bool) -> np.ndarray:
+    """QlinearBuildLookupTableUint32 (float flavour): exp((i - 255 + shift) * s) in double,
+    stored as float32 at byte index i (signed: i - 128)."""
+    shift = math.log(float(np.finfo(np.float32).max) / reduce_len)
+    shift = max(0.0, shift - 5.0) / float(x_scale)
+    table = np.empty(256, np.float32)
+    for i in range(256):
+        value = math.exp((i - 255 + shift) * float(x_scale))
+        table[(i - 128) & 0xFF if signed else i] = np.float32(value)
+    return table
+
+
+@numba.njit(cache=True)
+def _softmax_rows(x, table, signed, y_scale, zp, lo, hi, out):
+    """QlinearSoftmaxCPU over rows of 8-bit codes (as uint8 bytes): sequential float sum,
+    nearbyintf(t * y_scale / sum) + zp, saturated (onnxruntime 1.32 saturates int8 at 127;
+    the source of older releases wraps 128 to -128)."""
+    n, d = x.shape
+    for r in range(n):
+        top = -1000
+        for j in range(d):
+            v = np.int32(x[r, j])
+            if signed and v >= 128:
+                v -= 256
+            top = max(top, v)
+        s = np.float32(0.0)
+        for j in range(d):
+            s += table[_index(x[r, j], top, signed)]
+        for j in range(d):
+            t = table[_index(x[r, j], top, signed)]
+            q = np.int32(np.rint(np.float32(np.float32(t * y_scale) / s))) + zp
+            out[r, j] = min(max(q, lo), hi)
+
+
+@numba.njit(cache=True, inline="always")
+def _index(byte, top, signed):
+    if signed:
+        v = np.int32(byte)
+        if v >= 128:
+            v -= 256
+        return (127 - top + v) & 0xFF
+    return np.int32(byte) + 255 - top
+
+
+@kernel("QLinearSoftmax")
+def qlinear_softmax(node, inputs, ctx: Context):
+    x, sx, _, sy, zy = _unary_inputs(inputs)
+    opset = int(node.attr("opset", 13))
+    axis = int(node.attr("axis", -1 if opset >= 13 else 1)) % max(x.ndim, 1)
+    signed = x.dtype == np.int8
+    moved = np.moveaxis(x, axis, -1) if opset >= 13 else x
+    d = moved.shape[-1] if opset >= 13 else int(np.prod(x.shape[axis:]))
+    rows = np.ascontiguousarray(moved).reshape(-1, d).view(np.uint8)
+    out = np.empty(rows.shape, np.int32)
+    y_scale = np.float32(math.floor(np.float32(1.0) / scalar_f32(sy)))
+    lo, hi = int_range(x.dtype)
+    _softmax_rows(rows, softmax_table(scalar_f32(sx), d, signed), signed, y_scale,
+                  scalar_i32(zy), lo, hi, out)
+    y = out.astype(x.dtype).reshape(moved.shape)
+    return [np.moveaxis(y, -1, axis) if opset >= 13 else y]

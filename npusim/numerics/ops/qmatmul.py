@@ -1,0 +1,55 @@
+"""QLinearMatMul, QGemm (com.microsoft), MatMulInteger and MatMulIntegerToFloat: exact
+integer products, then requantization (or the float scale of the dynamic path)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from npusim.errors import NumericsError
+from npusim.numerics.ops import kernel
+from npusim.numerics.ops.context import Context
+from npusim.numerics.ops.qcommon import centered, centered_constant, finish, int_bias
+
+
+@kernel("QLinearMatMul")
+def qlinear_matmul(node, inputs, ctx: Context):
+    a, sa, za, b, sb, zb, sy, zy = inputs[:8]
+    acc = np.matmul(centered(a, za, a.ndim - 2 if np.size(za) > 1 else None),
+                    centered(b, zb, b.ndim - 1))
+    out_dtype = zy.dtype if zy is not None else a.dtype
+    return [finish(node, ctx, acc, sa, sb, sy, zy, out_dtype, acc.ndim - 1)]
+
+
+@kernel("QGemm")
+def qgemm(node, inputs, ctx: Context):
+    """com.microsoft QGemm: A, a_scale, a_zp, B, b_scale, b_zp, C (int32), y_scale, y_zp."""
+    a, sa, za, b, sb, zb = inputs[:6]
+    c = inputs[6] if len(inputs) > 6 else None
+    sy = inputs[7] if len(inputs) > 7 else None
+    zy = inputs[8] if len(inputs) > 8 else None
+    if float(node.attr("alpha", 1.0)) != 1.0:
+        raise NumericsError(f"QGemm node '{node.name}': alpha != 1 is not supported")
+    av = centered(a, za)
+    bv = centered_constant(b, zb, 0 if node.attr("transB", 0) else 1)
+    if node.attr("transA", 0):
+        av = av.T
+    if node.attr("transB", 0):
+        bv = bv.T
+    acc = av @ bv
+    bias = int_bias(ctx, c)
+    if bias is not None:
+        acc = acc + bias
+    if sy is None:
+        acc = ctx.check_accumulator(node, acc)
+        m = (np.asarray(sa, np.float32) * np.asarray(sb, np.float32)).astype(np.float32)
+        return [(acc.astype(np.float32) * m).astype(np.float32)]
+    return [finish(node, ctx, acc, sa, sb, sy, zy, zy.dtype, 1)]
+
+
+@kernel("MatMulInteger")
+def matmul_integer(node, inputs, ctx: Context):
+    a, b = inputs[0], inputs[1]
+    za = inputs[2] if len(inputs) > 2 else None
+    zb = inputs[3] if len(inputs) > 3 else None
+    acc = np.matmul(centered(a, za, a.ndim - 2), centered(b, zb, b.ndim - 1))
+    return [ctx.check_accumulator(node, acc).astype(np.int32)]

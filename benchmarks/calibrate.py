@@ -28,7 +28,7 @@ from npusim.cost import CostModel, by_latency, prepare_problem  # noqa: E402
 from npusim.fusion import Plan  # noqa: E402
 from npusim.hw import Chip, load_chip  # noqa: E402
 from npusim.ir import Precision  # noqa: E402
-from validation import CACHE, MEASUREMENTS, Row, read_rows  # noqa: E402
+from validation import CACHE, MEASUREMENTS, Row, measured_quantity, read_rows  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,15 @@ class Param:
     lo: float
     hi: float
     start: float
+    chips: tuple[str, ...] = ()  # the chips it applies to (empty: every chip of the group)
 
     @property
     def name(self) -> str:
-        return ".".join(self.path)
+        return ".".join(self.path) + (f" ({', '.join(self.chips)})" if self.chips else "")
+
+    @property
+    def key(self) -> tuple:
+        return (self.path, self.chips)
 
 
 @dataclass
@@ -80,18 +85,15 @@ def set_value(dump: dict, path: tuple[str, ...], value: float) -> None:
                       "calibrated": "fit in progress"}
 
 
-def chip_with(name: str, values: dict[tuple[str, ...], float]) -> Chip:
+def chip_with(name: str, values: dict[tuple, float]) -> Chip:
+    """The bundled chip with fitted values set; a key is a profile path, or (path, chips)
+    for a constant that applies to some chips of the group only."""
     dump = load_chip(name).model_dump(mode="json")
-    for path, value in values.items():
-        set_value(dump, path, value)
+    for key, value in values.items():
+        path, chips = key if isinstance(key[0], tuple) else (key, ())
+        if not chips or name in chips:
+            set_value(dump, path, value)
     return Chip.model_validate(dump)
-
-
-def measured_quantity(row: Row, report) -> float:
-    """What the row times: trtexec's GPU compute excludes the runtime around the kernels."""
-    if "trtexec" in row.what_is_timed:
-        return report.totals.kernels_ms
-    return report.totals.latency_ms
 
 
 class Evaluator:
@@ -137,14 +139,14 @@ def fit(ev: Evaluator, rows, rounds: int) -> dict[tuple[str, ...], float]:
     """Coordinate search in log space: per constant, a golden-section search within its
     bounds, all constants in turn, `rounds` times (the plan is re-made each round)."""
     params = ev.group.params
-    values = {p.path: p.start for p in params}
+    values = {p.key: p.start for p in params}
     for _ in range(rounds):
         ev.replan(values)
         for p in params:
             def f(x, p=p):
-                trial = {**values, p.path: math.exp(x)}
+                trial = {**values, p.key: math.exp(x)}
                 return ev.loss(trial, rows)
-            values[p.path] = math.exp(_golden(f, math.log(p.lo), math.log(p.hi)))
+            values[p.key] = math.exp(_golden(f, math.log(p.lo), math.log(p.hi)))
     return values
 
 
@@ -164,20 +166,24 @@ def _golden(f, a: float, b: float, steps: int = 14) -> float:
     return (a + b) / 2
 
 
+GPU = ("orin-agx-gpu", "orin-nx-gpu", "orin-nano")
 GROUPS = {
     "gpu": Group(
-        "Jetson Ampere GPU with TensorRT (orin-agx-gpu, orin-nx-gpu, orin-nano)",
-        ("orin-agx-gpu", "orin-nx-gpu", "orin-nano"),
-        (Param(("compute_units", "gpu", "gpu", "tile_overhead_cycles"), 50, 5000, 500),
+        "Jetson Ampere GPU with TensorRT 8.5 (orin-agx-gpu, orin-nx-gpu, orin-nano)", GPU,
+        (Param(("compute_units", "gpu", "gpu", "tile_overhead_cycles"), 50, 20000, 500),
          Param(("memory", "dram", "half_bandwidth_bytes"), 1e3, 4e6, 1e5),
-         Param(("runtime", "inference_overhead_us"), 1, 500, 30))),
-    "npu": Group(
-        "Horizon BPU with the Horizon toolchain (rdk-x5; rdk-s100, rdk-s100p)",
-        ("rdk-x5", "rdk-s100", "rdk-s100p"),
+         Param(("runtime", "inference_overhead_us"), 1, 500, 30),
+         Param(("memory", "dram", "efficiency"), 0.2, 0.95, 0.87, ("orin-nano",)))),
+    "bayes-e": Group(
+        "Horizon Bayes-e BPU (rdk-x5)", ("rdk-x5",),
         (Param(("compute_units", "bpu", "array", "efficiency"), 0.05, 1.0, 0.5),
-         Param(("compute_units", "bpu", "op_overhead_us"), 0.2, 200, 5),
-         Param(("compute_units", "bpu", "array", "depthwise_macs_per_cycle"), 16, 4096, 256),
-         Param(("runtime", "input_conversion_ns_per_pixel"), 0.01, 50, 1))),
+         Param(("runtime", "inference_overhead_us"), 1, 5000, 300),
+         Param(("compute_units", "bpu", "array", "depthwise_macs_per_cycle"), 16, 5120, 256))),
+    "nash": Group(
+        "Horizon Nash BPU (rdk-s100, rdk-s100p)", ("rdk-s100", "rdk-s100p"),
+        (Param(("compute_units", "bpu", "array", "efficiency"), 0.05, 1.0, 0.5),
+         Param(("runtime", "inference_overhead_us"), 1, 5000, 300),
+         Param(("compute_units", "bpu", "op_overhead_us"), 0.2, 500, 5))),
 }
 
 
@@ -195,7 +201,7 @@ def main(argv=None) -> None:
         values = fit(ev, group.rows, args.rounds)
         print(f"## {group.name}: {len(group.rows)} rows\n")
         for p in group.params:
-            print(f"- `{p.name}` = {values[p.path]:.6g}")
+            print(f"- `{p.name}` = {values[p.key]:.6g}")
         print("\n| model | chip | precision | measured ms | fitted ms | error | "
               "leave-one-out ms | error |\n|---|---|---|---|---|---|---|---|")
         for r in group.rows:

@@ -20,7 +20,8 @@ def gemm_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
     stream its (tm + tn) x K operand bytes from L2, whose bandwidth the concurrently running
     blocks share. Blocks run in waves of one per SM, so a last partial wave costs a full one.
     Split-K adds the reduction of the partial sums on the vector lanes. An operand larger
-    than L2 that later waves need again is re-read from DRAM (extra bytes)."""
+    than L2 that later waves need again is re-read from DRAM (extra bytes). Each block also
+    pays the profile's `tile_overhead_cycles` (pipeline prologue and epilogue)."""
     kernels = unit.gpu
     sms = int(unit.count.value)
     clock_hz = unit.clock_MHz.value * 1e6
@@ -32,6 +33,10 @@ def gemm_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
     vector_rate = sms * unit.vector_ops_per_cycle[precision].value * clock_hz
     g, m, n, k = shape.groups, shape.m, shape.out_channels, shape.k
     a_bytes, b_bytes = shape.input_elements * nbytes, shape.weight_elements * nbytes
+    # a block's fixed cycles: filling its multistage operand pipeline before the first MMA
+    # and writing its tile back after the last (short K loops pay it most)
+    tile_overhead = (kernels.tile_overhead_cycles.value
+                     if kernels.tile_overhead_cycles is not None else 0.0)
 
     candidates: list[tuple[float, MacTime]] = []
     for tm, tn, tk in kernels.tiles[precision].shapes:
@@ -47,7 +52,7 @@ def gemm_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
             l2_cycles = 0.0
             if l2_bytes_per_cycle:
                 l2_cycles = (tm + tn) * k_padded * nbytes * min(ctas, sms) / l2_bytes_per_cycle
-            seconds = waves * max(mma_cycles, l2_cycles) / clock_hz
+            seconds = waves * (max(mma_cycles, l2_cycles) + tile_overhead) / clock_hz
             if split > 1:
                 seconds += g * m * n * split / vector_rate
             extra = 0.0
@@ -81,5 +86,7 @@ def gemm_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
                  figure_path(unit, "gpu.mma_efficiency", precision.value)]
         if l2 is not None:
             uses += [figure_path(l2, "bandwidth_GBps"), figure_path(l2, "capacity_bytes")]
+        if kernels.tile_overhead_cycles is not None:
+            uses.append(figure_path(unit, "gpu.tile_overhead_cycles"))
     return MacTime(best.seconds, tuple(uses), best.utilization, best.mapping,
                    extra_dram_bytes=best.extra_dram_bytes)

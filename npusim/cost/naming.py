@@ -44,8 +44,8 @@ def short_name(members: Sequence[str], width: int = 40) -> str:
     """A group as its first and last node and how many more it holds, in `width` characters:
     `first ... last (+N)`, the last node without the path it shares with the first (a node
     merged by canonicalization, conv+bn, shows as its first original node)."""
-    if len(members) == 1:
-        return _cut_middle(members[0], width)
+    if len(members) <= 1:
+        return _cut_middle(members[0] if members else "", width)
     first, last = members[0].split("+")[0], members[-1].split("+")[0]
     shared = first[:len(_common_prefix(first, last))]
     last = last[shared.rfind("/") + 1:] if "/" in shared else last

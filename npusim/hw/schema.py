@@ -141,6 +141,9 @@ class GpuKernels(_Frozen):
     simt_macs_per_cycle: dict[Precision, Figure] = Field(
         default_factory=dict, description="CUDA-core MACs per cycle per SM (direct kernels)")
     l2: str = Field(description="memory level (kind cache) the SMs share")
+    tile_overhead_cycles: Figure | None = Field(
+        default=None, description="fixed cycles per thread block: multistage pipeline "
+        "prologue and epilogue; omitted: 0")
     split_k: list[int] = Field(default=[1], description="split-K factors kernels may use")
 
 

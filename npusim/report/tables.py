@@ -50,6 +50,8 @@ def summary_line(report: Report) -> str:
     """The one-line totals every command prints the same way."""
     t = report.totals
     spills = f", {t.spilled_buffers} buffers spilled to DDR" if t.spilled_buffers else ""
+    if t.launch_bound_layers:
+        spills += f", {t.launch_bound_layers} kernels launch-bound"
     return (f"{report.model} on {report.chip} ({report.precision}, fusion {report.fusion}): "
             f"latency {t.latency_ms:.3f} ms, throughput {t.throughput_fps:.1f} FPS, "
             f"DDR {t.ddr_bytes_per_frame / 1e6:.2f} MB/frame, {t.macs / 1e9:.3f} GMACs{spills}"
@@ -104,7 +106,10 @@ def layer_table(report: Report, *, show_views: bool = False, members: bool = Fal
         table.add_column(col, justify=justify, overflow="fold",
                          max_width=name_width if col == "layer" else None)
     for r, c in zip(shown, cells):
-        name = "\n".join(r.members) if members else short_name(r.members, name_width)
+        if not r.members:  # a runtime row
+            name = r.name
+        else:
+            name = "\n".join(r.members) if members else short_name(r.members, name_width)
         table.add_row(escape(name), *c)
     hidden = len(report.layers) - len(shown)
     table.caption = "\n".join(_notes(report, hidden, members)) or None
@@ -119,6 +124,12 @@ def _notes(report: Report, hidden: int, members: bool) -> list[str]:
     if not members and any(len(r.members) > 1 for r in report.layers):
         notes.append("a fused group shows as 'first ... last (+N more)'; --members lists "
                      "every node")
+    if any(r.bound_by == "runtime" for r in report.layers):
+        notes.append("(runtime) rows: the work around the kernels that the profile's runtime "
+                     f"describes; the kernels alone take {t.kernels_ms:.3f} ms")
+    if t.launch_bound_layers:
+        notes.append("launch: the kernel waited for the CPU to enqueue it (the model is "
+                     "launch-bound there)")
     fallbacks = sum(r.fallback for r in report.layers)
     if fallbacks:
         notes.append(f"{fallbacks} layer(s) run on a fallback unit because "

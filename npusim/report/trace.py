@@ -29,12 +29,13 @@ def trace_events(timeline: Timeline, memory_map: MemoryMap | None = None) -> dic
                             key="sort_index"))
     spans = {g.index: g for g in tl.groups}
     for e in tl.events:
-        args = {"group": spans[e.group].name, "step": e.step}
+        span = spans.get(e.group)
+        args = {"group": span.name if span is not None else "runtime", "step": e.step}
         if e.detail:
             args["detail"] = e.detail
         if e.kind == "compute":
-            args["nodes"] = list(spans[e.group].members)
-        else:
+            args["nodes"] = list(span.members)
+        elif e.kind != "runtime":
             args["bytes"] = e.nbytes
             if e.tensor:
                 args["tensor"] = e.tensor

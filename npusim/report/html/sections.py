@@ -43,6 +43,9 @@ def latency_by_op_type(report: Report, timelines: Sequence[Timeline]
                 alone[m] = g.latency_ms / len(g.members)
     out: dict[str, float] = defaultdict(float)
     for row in report.layers:
+        if not row.members:  # a runtime row
+            out[row.op_types[0]] += row.latency_ms
+            continue
         weights = [alone.get(m, 0.0) for m in row.members]
         if not any(weights):
             weights = [1.0] * len(row.members)
@@ -65,12 +68,12 @@ def _breakdown(data: ReportInputs, estimated: Mapping[str, str]) -> str:
         top = sorted(groups, key=lambda ir: -ir[1].latency_ms)[:TOP_GROUPS - 1]
         top_ids = {i for i, _ in top}
         rest = [row for i, row in groups if i not in top_ids]
-        shown = [(f"#{i} {_short(row.members)}", row.latency_ms, row.bound_by)
+        shown = [(f"#{i} {_short(row.members or (row.name,))}", row.latency_ms, row.bound_by)
                  for i, row in groups if i in top_ids]
         shown.append((f"{len(rest)} other groups", sum(x.latency_ms for x in rest), "overhead"))
         note = f"The {TOP_GROUPS - 1} slowest groups in execution order, the rest summed."
     else:
-        shown = [(f"#{i} {_short(row.members)}", row.latency_ms, row.bound_by)
+        shown = [(f"#{i} {_short(row.members or (row.name,))}", row.latency_ms, row.bound_by)
                  for i, row in groups]
         note = "Groups in execution order."
     legend = sorted({b for _, _, b in shown})
@@ -159,7 +162,7 @@ def _layer_row(i: int, row: LayerRow, slowest_ms: float) -> str:
     full = " + ".join(row.members)
     cells = [
         _num(i, str(i)),
-        f'<td class="name" title="{html.escape(full)}">{_name_cell(row.members)}</td>',
+        f'<td class="name" title="{html.escape(full)}">{_name_cell(row.members or (row.name,))}</td>',
         f'<td class="ops" title="{html.escape(" + ".join(row.op_types))}">'
         f"{html.escape(_op_summary(row.op_types))}</td>",
         f"<td>{html.escape(row.unit)}</td>",
@@ -189,7 +192,7 @@ def _roofline(data: ReportInputs, estimated: Mapping[str, str]) -> str:
     r = data.report
     points = roofline_points(r.layers)
     ceilings = roofs(data.chip, r.precision, {row.unit for row in r.layers
-                                              if row.bound_by != "view"})
+                                              if row.bound_by not in ("view", "runtime")})
     fig = plot_roofline(points, ceilings, f"{r.model} on {r.chip}, {r.precision}, fusion "
                         f"{r.fusion}: every group")
     skipped = [p for p in points if not (p.ops > 0 and p.ddr_bytes > 0 and p.latency_ms > 0)]

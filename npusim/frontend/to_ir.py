@@ -16,7 +16,7 @@ from npusim.ir import DType, Graph, Node, Tensor, supported_ops
 
 def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
           outputs: list[str], consts: Mapping[str, np.ndarray],
-          types: Mapping[str, ValueType]) -> Graph:
+          types: Mapping[str, ValueType], notes: tuple[str, ...] = ()) -> Graph:
     ir_nodes = _nodes(nodes)
     _require_known_ops(ir_nodes)
     live = _live_tensors(ir_nodes, outputs)
@@ -34,7 +34,7 @@ def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoPro
         for out in node.outputs:
             if out and out not in tensors:
                 tensors[out] = _tensor(out, types.get(out), node)
-    return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET)
+    return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET, notes)
 
 
 def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:

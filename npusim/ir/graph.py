@@ -16,28 +16,36 @@ import networkx as nx
 import numpy as np
 
 from npusim.errors import GraphError
+from npusim.ir.deferred import Deferred
 from npusim.ir.dtypes import DType
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Tensor:
-    """A value in the graph: an activation, a graph input, or a constant (`data` set)."""
+    """A value in the graph: an activation, a graph input, or a constant (`value` set).
+    A constant's value may be `Deferred` (weights left on disk): `data` reads it."""
 
     name: str
     shape: tuple[int, ...]
     dtype: DType
-    data: np.ndarray | None = None
+    value: np.ndarray | Deferred | None = None
 
     def __post_init__(self) -> None:
-        if self.data is not None and self.data.flags.writeable:
+        if isinstance(self.value, np.ndarray) and self.value.flags.writeable:
             # The graph is immutable: a constant's array must not change under it.
-            data = self.data.view()
+            data = self.value.view()
             data.flags.writeable = False
-            object.__setattr__(self, "data", data)
+            object.__setattr__(self, "value", data)
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The constant's array (read from disk or computed on first use), or None."""
+        v = self.value
+        return v.array() if isinstance(v, Deferred) else v
 
     @property
     def is_constant(self) -> bool:
-        return self.data is not None
+        return self.value is not None
 
     @property
     def size(self) -> int:
@@ -88,6 +96,7 @@ class Graph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     opset: int
+    notes: tuple[str, ...] = ()  # what the user should know (e.g. weights absent: shapes only)
     _producer: Mapping[str, Node] = field(init=False, repr=False)
     _consumers: Mapping[str, tuple[Node, ...]] = field(init=False, repr=False)
     _by_name: Mapping[str, Node] = field(init=False, repr=False)
@@ -165,7 +174,8 @@ class Graph:
     def replace(self, *, nodes: Iterable[Node] | None = None,
                 tensors: Mapping[str, Tensor] | None = None,
                 inputs: Iterable[str] | None = None,
-                outputs: Iterable[str] | None = None) -> Graph:
+                outputs: Iterable[str] | None = None,
+                notes: Iterable[str] | None = None) -> Graph:
         """A new graph with some parts swapped; tensors nothing refers to are dropped."""
         nodes = tuple(self.nodes if nodes is None else nodes)
         tensors = dict(self.tensors if tensors is None else tensors)
@@ -176,7 +186,8 @@ class Graph:
             used.update(i for i in n.inputs if i)
             used.update(o for o in n.outputs if o)
         tensors = {k: v for k, v in tensors.items() if k in used}
-        return Graph(self.name, nodes, tensors, inputs, outputs, self.opset)
+        notes = tuple(self.notes if notes is None else notes)
+        return Graph(self.name, nodes, tensors, inputs, outputs, self.opset, notes)
 
 
 def _topological(graph_name: str, nodes: tuple[Node, ...],

@@ -55,7 +55,7 @@ def load_graph(model: str | os.PathLike | onnx.ModelProto,
             nodes.append(n)
     # IR version < 4 lists initializers among the inputs too; those are weights, not inputs.
     inputs = [vi for vi in proto.graph.input if vi.name not in consts]
-    graph_outputs = list(proto.graph.output)
+    graph_outputs = [_negative_dims_unknown(vi) for vi in proto.graph.output]
     cut = parse_outputs(outputs)
     if cut:
         graph_outputs = cut_outputs(nodes, [vi.name for vi in inputs] + list(consts), cut,
@@ -91,6 +91,19 @@ def _constant_value(node: onnx.NodeProto) -> np.ndarray:
             return numpy_helper.to_array(a.t)
     from onnx.reference import ReferenceEvaluator
     return np.asarray(ReferenceEvaluator(node).run(None, {})[0])
+
+
+def _negative_dims_unknown(vi: onnx.ValueInfoProto) -> onnx.ValueInfoProto:
+    """Exporters write -1 for a dim they do not know; shape inference must not keep it."""
+    dims = vi.type.tensor_type.shape.dim
+    if not any(d.HasField("dim_value") and d.dim_value < 0 for d in dims):
+        return vi
+    out = onnx.ValueInfoProto()
+    out.CopyFrom(vi)
+    for d in out.type.tensor_type.shape.dim:
+        if d.HasField("dim_value") and d.dim_value < 0:
+            d.Clear()
+    return out
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | str]:

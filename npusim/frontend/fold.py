@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from npusim.frontend.control_flow import expand_control_flow
 from npusim.frontend.load import TARGET_OPSET
 from npusim.ir.deferred import Deferred, materialize
 
@@ -45,9 +46,10 @@ def fold_until_fixed(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoPro
     for _ in range(_MAX_ROUNDS):
         types = infer_types(nodes, inputs, outputs, consts)
         remaining = _fold_pass(nodes, consts, types, defer)
-        if len(remaining) == len(nodes):
+        expanded = expand_control_flow(remaining, consts, types)
+        if expanded is None and len(remaining) == len(nodes):
             return nodes, types
-        nodes = remaining
+        nodes = remaining if expanded is None else expanded
     return nodes, infer_types(nodes, inputs, outputs, consts)
 
 

@@ -54,11 +54,27 @@ def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
     return tuple(out)
 
 
+_DATA_DEPENDENT = frozenset({"NonMaxSuppression", "NonZero", "Unique", "Compress"})
+_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+
+
 def _require_known_ops(nodes: tuple[Node, ...]) -> None:
     """Report every op type npusim has no rule for, by name, before anything else fails."""
     known = set(supported_ops())
     unknown: dict[str, str] = {}
     for n in nodes:
+        if n.op_type in _DATA_DEPENDENT:
+            before = ",".join(i for i in n.inputs if i)
+            raise UnsupportedOpError(
+                f"{n.op_type} at node '{n.name}' has an output shape that depends on the "
+                f"input data, which npusim cannot price; cut the graph before it with "
+                f"--outputs {before}")
+        if n.op_type in _CONTROL_FLOW:
+            what = ("its condition" if n.op_type == "If" else "its trip count")
+            raise UnsupportedOpError(
+                f"{n.op_type} at node '{n.name}': {what} depends on the input data (npusim "
+                "prices If with a constant condition, Loop and Scan with constant trip "
+                "counts); cut the graph before it with --outputs")
         if n.op_type not in known:
             unknown.setdefault(n.op_type, n.name)
     if unknown:

@@ -27,7 +27,7 @@ ZOO_PREFIX = "zoo:"
 
 
 def load(model: ModelLike, shapes: str | dict[str, tuple[int, ...]] | None = None, *,
-         zoo_weights: str = "random") -> Graph:
+         zoo_weights: str = "random", outputs: str | None = None) -> Graph:
     """The canonical IR of a model (constants folded, BN folded, identities removed).
     `zoo_weights="light"` builds a zoo model with placeholder weights (structure only)."""
     if isinstance(model, Graph):
@@ -35,7 +35,7 @@ def load(model: ModelLike, shapes: str | dict[str, tuple[int, ...]] | None = Non
     if isinstance(model, str) and model.startswith(ZOO_PREFIX):
         from npusim import zoo
         model = zoo.build(model[len(ZOO_PREFIX):], weights=zoo_weights)
-    return canonicalize(load_graph(model, shapes))
+    return canonicalize(load_graph(model, shapes, outputs))
 
 
 def parse_precision(precision: str | Precision) -> Precision:
@@ -84,13 +84,13 @@ def simulate(model: ModelLike, chip: str | os.PathLike | Chip,
     return build_report(plan(model, hw, shapes, precision, fusion, objective), hw)
 
 
-def prepare(model: ModelLike, chip, shapes=None, precision="int8"
+def prepare(model: ModelLike, chip, shapes=None, precision="int8", outputs=None
             ) -> tuple[Graph, Chip, Precision, str]:
     """The graph (cost needs shapes, not weight values: zoo models load light), the chip,
     the precision and the model's display name: what every planning entry point starts from."""
     precision = parse_precision(precision)
     hw = load_chip(chip)
-    graph = load(model, shapes, zoo_weights="light")
+    graph = load(model, shapes, zoo_weights="light", outputs=outputs)
     return graph, hw, precision, _model_name(model, graph)
 
 

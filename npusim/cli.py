@@ -113,7 +113,9 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, to_csv, to_json
     from npusim import fusion
     graph, chip, precision, name = api.prepare(args.model, args.chip, args.shapes,
-                                               args.precision)
+                                               args.precision, outputs=args.outputs)
+    for note in graph.notes:
+        print(f"npusim: note: {note}", file=sys.stderr)
     plan = fusion.plan(graph, chip, precision, args.fusion, args.objective, name)
     report = api.build_report(plan, chip)
     if args.quiet:

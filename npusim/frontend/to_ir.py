@@ -66,9 +66,9 @@ def _require_known_ops(nodes: tuple[Node, ...]) -> None:
         if n.op_type in _DATA_DEPENDENT:
             before = ",".join(i for i in n.inputs if i)
             raise UnsupportedOpError(
-                f"{n.op_type} at node '{n.name}' has an output shape that depends on the "
-                f"input data, which npusim cannot price; cut the graph before it with "
-                f"--outputs {before}")
+                f"unsupported op: {n.op_type} (first at node '{n.name}'): its output shape "
+                f"depends on the input data, which npusim cannot price; cut the graph "
+                f"before it with --outputs {before}")
         if n.op_type in _CONTROL_FLOW:
             what = ("its condition" if n.op_type == "If" else "its trip count")
             raise UnsupportedOpError(

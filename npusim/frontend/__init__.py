@@ -19,7 +19,7 @@ from npusim.frontend.cut import cut_outputs, needed_nodes, parse_outputs
 from npusim.frontend.fold import fold_until_fixed
 from npusim.frontend.load import (TARGET_OPSET, convert_opset, full_model, open_model,
                                   read_model)
-from npusim.frontend.shapes import format_shape, parse_shapes
+from npusim.frontend.shapes import format_shape, parse_dim_values, parse_shapes
 from npusim.frontend.to_ir import to_ir
 from npusim.ir import Graph
 
@@ -63,6 +63,7 @@ def load_graph(model: str | os.PathLike | onnx.ModelProto,
         nodes = needed_nodes(nodes, cut)
         used = {i for n in nodes for i in n.input} | set(cut)
         inputs = [vi for vi in inputs if vi.name in used]
+    inputs = _bind_dim_names(inputs, parse_dim_values(shapes))
     inputs = _bind_shapes(inputs, parse_shapes(shapes))
     _require_bound(inputs)
     nodes, types = fold_until_fixed(nodes, inputs, graph_outputs, consts,
@@ -128,6 +129,30 @@ def _require_bound(inputs: list[onnx.ValueInfoProto]) -> None:
         example = ",".join(f"{n}:{e}" for n, _, e in dynamic)
         raise ShapeError(f"model inputs have dynamic dims: {listed}; bind them with "
                          f"--shapes {example}")
+
+
+def _bind_dim_names(inputs: list[onnx.ValueInfoProto], values: dict[str, int]
+                    ) -> list[onnx.ValueInfoProto]:
+    """`--shapes batch=1,sequence_length=128`: each named dim bound wherever it is declared."""
+    if not values:
+        return inputs
+    declared = {d.dim_param for vi in inputs for d in vi.type.tensor_type.shape.dim
+                if d.dim_param}
+    unknown = sorted(set(values) - declared)
+    if unknown:
+        names = ", ".join(sorted(declared)) or "none"
+        raise ShapeError(f"--shapes binds dim '{unknown[0]}', which no model input declares "
+                         f"(named dims: {names})")
+    bound = []
+    for vi in inputs:
+        dims = vi.type.tensor_type.shape.dim
+        if not any(d.dim_param in values for d in dims):
+            bound.append(vi)
+            continue
+        new = [values[d.dim_param] if d.dim_param in values else
+               (d.dim_value if d.HasField("dim_value") else (d.dim_param or None)) for d in dims]
+        bound.append(helper.make_tensor_value_info(vi.name, vi.type.tensor_type.elem_type, new))
+    return bound
 
 
 def _bind_shapes(inputs: list[onnx.ValueInfoProto], shapes: dict[str, tuple[int, ...]]

@@ -13,6 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+import npusim
 from npusim.errors import ModelLoadError, NpusimError
 from npusim.frontend import load_graph
 from tests.conftest import make_model, vi
@@ -54,6 +55,9 @@ def test_absent_external_data_still_prices_with_a_note(tmp_path):
     assert any("absent" in n and "w.bin" in n for n in g.notes)
     with pytest.raises(ModelLoadError, match="'w.bin', which is absent"):
         g.tensor("w").data
+    assert npusim.simulate(path, "j5").totals.macs == 64 * 64
+    r = _cli(str(path), "--chip", "j5")
+    assert r.returncode == 0 and "note: external data file 'w.bin' is absent" in r.stderr
 
 
 @pytest.mark.parametrize("location, message", [

@@ -49,6 +49,8 @@ def check_initializer(t: onnx.TensorProto, raw_bytes: int | None, where: str) ->
         raise ModelLoadError(f"{what} is a string tensor; npusim prices numeric tensors only")
     if t.data_type == onnx.TensorProto.UNDEFINED:
         raise ModelLoadError(f"{what} has no element type")
+    if t.data_type not in onnx.TensorProto.DataType.values():
+        raise ModelLoadError(f"{what} has an unknown element type {t.data_type}")
     if t.data_location == onnx.TensorProto.EXTERNAL:
         return
     from npusim.frontend.weights import expected_bytes

@@ -1,9 +1,6 @@
-"""Control flow made static: If with a constant condition takes its branch, Loop with a
-constant trip count and Scan over a static axis are unrolled, each body inlined by renaming.
-
-Inlined names are prefixed with the control-flow node's name so figures trace back to it.
-A Loop whose body may stop early is priced for its full trip count (an upper bound).
-"""
+"""Control flow made static: If with a constant condition takes its branch; Loop with a
+constant trip count (priced in full: an upper bound if its body can stop early) and Scan over
+a static axis are unrolled, each body inlined under the node's name so figures trace back."""
 
 from __future__ import annotations
 

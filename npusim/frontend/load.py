@@ -1,8 +1,7 @@
 """Read an ONNX model with its weights left on disk, check it, and bring it to one opset.
 
-`open_model` returns a skeleton (large weights replaced by typed graph inputs) that
-onnx.checker, the version converter and shape inference handle in milliseconds, plus the
-weights as memory-mapped `Deferred` values. `read_model` / `convert_opset` keep whole protos.
+`open_model` gives a skeleton (large weights as typed graph inputs, cheap to check, convert
+and infer) plus the weights as memory-mapped `Deferred` values; `read_model` keeps them all.
 """
 
 from __future__ import annotations

@@ -1,10 +1,6 @@
 """Recurrent layers (LSTM, GRU, RNN) and Einsum, priced from their multiply-accumulates.
 
-Recurrent: MACs = gates x (input + hidden) x hidden x steps x directions x batch (gates: LSTM
-4, GRU 3, RNN 1); vector ops per hidden unit and step: 2 bias adds per gate, one activation
-per gate, plus the state update (LSTM 5: f*c + i*g, tanh(c), o*tanh(c); GRU 4; RNN 0).
-Einsum: MACs = product of the sizes of every label (one multiply-add per point of the
-iteration space); with a single operand it is a copy or reduction, one vector op per element.
+Each counter's docstring gives its formula; both kinds run on the MAC array.
 """
 
 from __future__ import annotations
@@ -28,11 +24,15 @@ def recurrent_dims(node: Node, graph: Graph) -> tuple[int, int, int, int, int]:
 
 
 def recurrent_macs(node: Node, graph: Graph) -> int:
+    """gates x (input + hidden) x hidden x steps x directions x batch; gates: LSTM 4, GRU 3,
+    RNN 1 (each gate multiplies [x_t, h_t-1] by its slice of W and R every step)."""
     steps, batch, inp, hidden, dirs = recurrent_dims(node, graph)
     return GATES[node.op_type] * (inp + hidden) * hidden * steps * dirs * batch
 
 
 def _recurrent_vector_ops(node: Node, graph: Graph) -> int:
+    """Per hidden unit and step: 2 bias adds and one activation per gate, plus the state
+    update (LSTM 5: f*c + i*g, tanh(c), o*tanh(c); GRU 4; RNN 0)."""
     steps, batch, _, hidden, dirs = recurrent_dims(node, graph)
     gates = GATES[node.op_type]
     per_unit = 2 * gates + gates + STATE_UPDATE_OPS[node.op_type]
@@ -61,6 +61,8 @@ def einsum_labels(node: Node, graph: Graph) -> dict[str, int]:
 
 
 def einsum_macs(node: Node, graph: Graph) -> int:
+    """Product of the sizes of every label: one multiply-add per point of the iteration space
+    (a single-operand Einsum is a copy or reduction: vector work, no MACs)."""
     if len([i for i in node.inputs if i]) < 2:
         return 0
     return math.prod(einsum_labels(node, graph).values())

@@ -49,19 +49,19 @@ def parse_precision(precision: str | Precision) -> Precision:
 def plan(model: ModelLike, chip: str | os.PathLike | Chip,
          shapes: str | dict[str, tuple[int, ...]] | None = None,
          precision: str | Precision = "int8", strategy: str = "dp",
-         objective: str = "latency") -> Plan:
+         objective: str = "latency", outputs: str | None = None) -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    graph, hw, precision, name = prepare(model, chip, shapes, precision)
+    graph, hw, precision, name = prepare(model, chip, shapes, precision, outputs)
     return fusion.plan(graph, hw, precision, strategy, objective, name)
 
 
 def compare(model: ModelLike, chip: str | os.PathLike | Chip,
             shapes: str | dict[str, tuple[int, ...]] | None = None,
-            precision: str | Precision = "int8", objective: str = "latency"
-            ) -> tuple[Plan, ...]:
+            precision: str | Precision = "int8", objective: str = "latency",
+            outputs: str | None = None) -> tuple[Plan, ...]:
     """The four fusion strategies side by side, sharing one cost model."""
-    graph, hw, precision, name = prepare(model, chip, shapes, precision)
+    graph, hw, precision, name = prepare(model, chip, shapes, precision, outputs)
     return compare_graph(graph, hw, precision, objective, name)
 
 

@@ -141,11 +141,13 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
     if args.compare:
         plans = api.compare(args.model, args.chip, shapes=args.shapes,
-                            precision=args.precision, objective=args.objective)
+                            precision=args.precision, objective=args.objective,
+                            outputs=args.outputs)
         console.print(compare_table(plans))
     else:
         plans = (api.plan(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                          strategy=args.fusion, objective=args.objective),)
+                          strategy=args.fusion, objective=args.objective,
+                          outputs=args.outputs),)
         console.print(plan_table(plans[0]))
     if args.json:
         _write(args.json, plan_json(plans))

@@ -58,6 +58,9 @@ def test_outputs_on_the_command_line(tmp_path):
     import json
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["totals"]["macs"] == 55296 + 8192
+    plan = subprocess.run([sys.executable, "-m", "npusim.cli", "plan", str(path), "--chip", "j5",
+                           "--outputs", "head"], capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 0 and "c2" in plan.stdout and "decode" not in plan.stdout
     bad = subprocess.run([*run, "--outputs", "nope"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2

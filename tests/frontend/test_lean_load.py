@@ -88,3 +88,45 @@ def test_external_data_export_maps_its_data_file():
     mapped = [t for t in lean.tensors.values() if isinstance(t.value, Deferred)]
     assert mapped and not lean.notes
     assert all(_is_mapped(t.data) for t in mapped if t.dtype.numpy == np.float32)
+
+
+def test_numerics_reads_the_mapped_weights_right():
+    # weights mapped from the external data file, BN folded on demand: onnxruntime's outputs
+    ort = pytest.importorskip("onnxruntime")
+    from npusim.numerics import run_numerics
+    path = DATA / "torch_enc_dynamo.onnx"
+    x = np.random.default_rng(0).integers(0, 100, size=(1, 16)).astype(np.int64)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {sess.get_inputs()[0].name: x})
+    graph = npusim.load(path, "ids:1x16")
+    deferred = [t.value for t in graph.tensors.values() if isinstance(t.value, Deferred)]
+    assert deferred and all(d._array is None for d in deferred)
+    result = run_numerics(graph, {graph.inputs[0]: x}, precision="fp16", layerwise=False)
+    for got, want in zip(result.reference_outputs.values(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_folded_into_mapped_weights_matches_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import helper, numpy_helper
+
+    from npusim.numerics import run_numerics
+    from tests.conftest import make_model, vi
+    rng = np.random.default_rng(1)
+    inits = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32) * 0.1, n)
+             for n, s in (("w", (64, 16, 3, 3)), ("scale", (64,)), ("bias", (64,)),
+                          ("mean", (64,)))]
+    inits.append(numpy_helper.from_array(rng.uniform(0.5, 1.5, 64).astype(np.float32), "var"))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"],
+                              ["y"], name="bn")]
+    path = tmp_path / "convbn.onnx"
+    onnx.save(make_model(nodes, [vi("x", [1, 16, 8, 8])], [vi("y", [1, 64, 8, 8])], inits), path)
+    graph = npusim.load(path)
+    assert [n.name for n in graph.nodes] == ["conv+bn"]
+    assert all(isinstance(t.value, Deferred) for t in graph.constants)
+    x = rng.normal(size=(1, 16, 8, 8)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    result = run_numerics(graph, {"x": x}, precision="fp16", layerwise=False)
+    np.testing.assert_allclose(result.reference_outputs["y"], expected, rtol=1e-4, atol=1e-4)

@@ -63,7 +63,9 @@ def load_graph(model: str | os.PathLike | onnx.ModelProto,
         nodes = needed_nodes(nodes, cut)
         used = {i for n in nodes for i in n.input} | set(cut)
         inputs = [vi for vi in inputs if vi.name in used]
-    inputs = _bind_dim_names(inputs, parse_dim_values(shapes))
+    values = parse_dim_values(shapes)
+    inputs = _fix_scalar_inputs(inputs, values, consts)
+    inputs = _bind_dim_names(inputs, values)
     inputs = _bind_shapes(inputs, parse_shapes(shapes))
     _require_bound(inputs)
     nodes, types = fold_until_fixed(nodes, inputs, graph_outputs, consts,
@@ -129,6 +131,25 @@ def _require_bound(inputs: list[onnx.ValueInfoProto]) -> None:
         example = ",".join(f"{n}:{e}" for n, _, e in dynamic)
         raise ShapeError(f"model inputs have dynamic dims: {listed}; bind them with "
                          f"--shapes {example}")
+
+
+def _fix_scalar_inputs(inputs: list[onnx.ValueInfoProto], values: dict[str, int],
+                       consts: dict) -> list[onnx.ValueInfoProto]:
+    """`--shapes sr=16000` on a scalar integer or bool input fixes its value: it becomes a
+    constant (e.g. a sample rate an If branches on), and is taken out of `values`."""
+    kept = []
+    for vi in inputs:
+        tt = vi.type.tensor_type
+        is_scalar = tt.HasField("shape") and not tt.shape.dim
+        if vi.name in values and is_scalar:
+            dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+            if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+                raise ShapeError(f"--shapes {vi.name}={values[vi.name]}: only integer or "
+                                 f"bool scalar inputs can be fixed, '{vi.name}' is {dtype}")
+            consts[vi.name] = np.array(values.pop(vi.name), dtype=dtype)
+        else:
+            kept.append(vi)
+    return kept
 
 
 def _bind_dim_names(inputs: list[onnx.ValueInfoProto], values: dict[str, int]

@@ -81,12 +81,31 @@ def inline(body: onnx.GraphProto, prefix: str, bind: dict[str, str],
         copy.name = f"{prefix}/{n.name or n.op_type}"
         copy.input[:] = [rename.get(i, i) if i else i for i in n.input]
         copy.output[:] = [rename.get(o, o) if o else o for o in n.output]
+        for a in copy.attribute:  # nested bodies read the renamed values by their old names
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer(g, rename)
         nodes.append(copy)
     for o in body.output:
         if o.name not in local and o.name in out_map:  # a pass-through output
             nodes.append(helper.make_node("Identity", [rename.get(o.name, o.name)],
                                           [out_map[o.name]], name=f"{prefix}/{o.name}"))
     return nodes
+
+
+def _rename_outer(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+    """Rename, in place, the outer-scope values a (nested) body reads, unless it shadows them."""
+    local = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
+    local |= {o for n in graph.node for o in n.output if o}
+    outer = {k: v for k, v in rename.items() if k not in local}
+    if not outer:
+        return
+    for n in graph.node:
+        n.input[:] = [outer.get(i, i) if i else i for i in n.input]
+        for a in n.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                _rename_outer(g, outer)
+    for o in graph.output:
+        o.name = outer.get(o.name, o.name)
 
 
 def _trip_count(node, consts) -> int | None:

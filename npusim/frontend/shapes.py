@@ -1,7 +1,8 @@
 """Input shapes in trtexec style: `name:1x3x224x224,other:1x64`, and named dims: `batch=1`.
 
 `input:1x3x640x640` gives an input's whole shape (so -1 and unnamed dims are bound too);
-`sequence_length=128` binds that named dim in every input that declares it.
+`sequence_length=128` binds that named dim in every input that declares it, or fixes the
+value of a scalar integer input of that name (a sample rate an If branches on).
 """
 
 from __future__ import annotations

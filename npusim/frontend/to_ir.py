@@ -74,7 +74,8 @@ def _require_known_ops(nodes: tuple[Node, ...]) -> None:
             raise UnsupportedOpError(
                 f"{n.op_type} at node '{n.name}': {what} depends on the input data (npusim "
                 "prices If with a constant condition, Loop and Scan with constant trip "
-                "counts); cut the graph before it with --outputs")
+                "counts); if it depends on a scalar input, fix that with --shapes NAME=VALUE, "
+                "or cut the graph before it with --outputs")
         if n.op_type not in known:
             unknown.setdefault(n.op_type, n.name)
     if unknown:

@@ -125,3 +125,37 @@ def test_data_dependent_ops_are_refused_by_name_with_the_cut_hint(op):
         load_graph(model)
     g = load_graph(model, outputs="r")
     assert [n.op_type for n in g.nodes] == ["Relu"] and g.outputs == ("r",)
+
+
+def test_nested_if_on_a_scalar_input_fixed_by_shapes():
+    # As silero-vad exports it: If(sr == 16000) whose branch holds another If that reads a
+    # value the outer branch defines; --shapes sr=16000 fixes the scalar input.
+    inner = helper.make_graph([helper.make_node("MatMul", ["h", "w"], ["m"], name="mm")],
+                              "inner_then", [], [vi("m", [4, 16])])
+    inner_else = helper.make_graph([helper.make_node("Identity", ["h"], ["e"])],
+                                   "inner_else", [], [vi("e", [4, 8])])
+    outer = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["h"], name="relu"),
+         helper.make_node("Shape", ["h"], ["hs"]),
+         helper.make_node("Gather", ["hs", "zero"], ["rows"], axis=0),
+         helper.make_node("Equal", ["rows", "four"], ["c2"]),
+         helper.make_node("If", ["c2"], ["o"], name="inner", then_branch=inner,
+                          else_branch=inner_else)],
+        "then", [], [vi("o", [4, 16])])
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["n"])], "else", [],
+                              [vi("n", [4, 8])])
+    nodes = [helper.make_node("Equal", ["sr", "rate"], ["c"]),
+             helper.make_node("If", ["c"], ["y"], name="outer", then_branch=outer,
+                              else_branch=other)]
+    inits = [_w("w", (8, 16)), numpy_helper.from_array(np.array(0, np.int64), "zero"),
+             numpy_helper.from_array(np.array(4, np.int64), "four"),
+             numpy_helper.from_array(np.array(16000, np.int64), "rate")]
+    model = make_model(nodes, [vi("x", [4, 8]), vi("sr", [], TensorProto.INT64)],
+                       [vi("y", [4, 16])], inits)
+    with pytest.raises(UnsupportedOpError, match="fix that with --shapes NAME=VALUE"):
+        load_graph(model)
+    g = load_graph(model, "sr=16000")
+    assert [n.op_type for n in g.nodes] == ["Relu", "MatMul"] and g.inputs == ("x",)
+    assert _macs(g) == 4 * 16 * 8
+    feeds = {"x": np.ones((4, 8), np.float32), "sr": np.array(16000, np.int64)}
+    assert [g.shape("y")] == [tuple(s) for s in _ort_shapes(model, feeds)]

@@ -35,15 +35,17 @@ Shapes = str | dict[str, tuple[int, ...]] | None
 ZOO_PREFIX = "zoo:"
 
 
-def load(model: ModelLike, shapes: Shapes = None, *, zoo_weights: str = "random") -> Graph:
+def load(model: ModelLike, shapes: Shapes = None, *, zoo_weights: str = "random",
+         outputs: str | None = None) -> Graph:
     """The canonical IR of a model (constants folded, BN folded, identities removed).
-    `zoo_weights="light"` builds a zoo model with placeholder weights (structure only)."""
+    `zoo_weights="light"` builds a zoo model with placeholder weights (structure only);
+    `outputs` ("a,b") cuts the graph at those tensors."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, str) and model.startswith(ZOO_PREFIX):
         from npusim import zoo
         model = zoo.build(model[len(ZOO_PREFIX):], weights=zoo_weights)
-    return canonicalize(load_graph(model, shapes))
+    return canonicalize(load_graph(model, shapes, outputs))
 
 
 def parse_precision(precision: str | Precision) -> Precision:
@@ -56,7 +58,8 @@ def parse_precision(precision: str | Precision) -> Precision:
 
 def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
             precision: str | Precision = "int8",
-            precisions: Mapping[str, str | Precision] | None = None) -> Problem:
+            precisions: Mapping[str, str | Precision] | None = None,
+            outputs: str | None = None) -> Problem:
     """The model (cost needs shapes, not weight values: zoo models load light) on the chip at
     `precision` (or per node: `precisions` maps node names to another), with every fact the
     later stages read computed once. A `Problem` passes through unchanged."""
@@ -67,24 +70,25 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
     default = parse_precision(precision)
     per_node = {name: parse_precision(p) for name, p in (precisions or {}).items()}
     hw = load_chip(chip)
-    graph = load(model, shapes, zoo_weights="light")
+    graph = load(model, shapes, zoo_weights="light", outputs=outputs)
     return prepare_problem(graph, hw, default, per_node, _model_name(model, graph))
 
 
 def plan(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
          precision: str | Precision = "int8", strategy: str = "dp",
-         objective: str = "latency") -> Plan:
+         objective: str = "latency", outputs: str | None = None) -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    return fusion.plan(prepare(model, chip, shapes, precision), strategy, objective)
+    return fusion.plan(prepare(model, chip, shapes, precision, outputs=outputs), strategy,
+                       objective)
 
 
 def compare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
-            precision: str | Precision = "int8", objective: str = "latency"
-            ) -> tuple[Timeline, ...]:
+            precision: str | Precision = "int8", objective: str = "latency",
+            outputs: str | None = None) -> tuple[Timeline, ...]:
     """The four fusion strategies side by side, sharing one cost model, each scheduled (the
     Timeline holds its Plan; its makespan is that strategy's latency)."""
-    problem = prepare(model, chip, shapes, precision)
+    problem = prepare(model, chip, shapes, precision, outputs=outputs)
     costs = CostModel(problem)
     return tuple(schedule(fusion.plan(problem, s, objective, cost_model=costs))
                  for s in fusion.STRATEGIES)
@@ -92,17 +96,18 @@ def compare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
 
 def simulate(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
              precision: str | Precision = "int8", fusion: str = "dp",
-             objective: str = "latency") -> Report:
+             objective: str = "latency", outputs: str | None = None) -> Report:
     """Predict per-layer and total latency of one frame of `model` on `chip`; layers are
     the fused groups of the `fusion` strategy (`none` prices every op alone)."""
-    return report(schedule(plan(model, chip, shapes, precision, fusion, objective)))
+    return report(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs)))
 
 
 def memory_layout(model: ModelLike | Problem, chip: ChipLike | None = None,
                   shapes: Shapes = None, precision: str | Precision = "int8",
-                  fusion: str = "dp", objective: str = "latency") -> MemoryMap:
+                  fusion: str = "dp", objective: str = "latency", outputs: str | None = None
+                  ) -> MemoryMap:
     """Where every tensor of `model` lives on `chip`, from when to when, at which address."""
-    return place(schedule(plan(model, chip, shapes, precision, fusion, objective)))
+    return place(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs)))
 
 
 def report(timeline: Timeline) -> Report:

@@ -115,8 +115,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, summary_line, to_csv, to_json
-    report = api.simulate(args.model, args.chip, args.shapes, args.precision, args.fusion,
-                          args.objective)
+    problem = api.prepare(args.model, args.chip, args.shapes, args.precision,
+                          outputs=args.outputs)
+    for note in problem.graph.notes:
+        print(f"npusim: note: {note}", file=sys.stderr)
+    report = api.simulate(problem, fusion=args.fusion, objective=args.objective)
     if args.quiet:
         console.print(escape(summary_line(report)))
     else:
@@ -135,11 +138,12 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
     if args.compare:
         timelines = api.compare(args.model, args.chip, args.shapes, args.precision,
-                                args.objective)
+                                args.objective, outputs=args.outputs)
         console.print(compare_table(timelines))
     else:
         timelines = (api.schedule(api.plan(args.model, args.chip, args.shapes, args.precision,
-                                           args.fusion, args.objective)),)
+                                           args.fusion, args.objective,
+                                           outputs=args.outputs)),)
         console.print(plan_table(timelines[0], members=args.members))
     if args.json:
         _write(args.json, plan_json(timelines))

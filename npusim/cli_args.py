@@ -10,12 +10,17 @@ from npusim.ir import Precision
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """MODEL, --chip, --shapes, --precision."""
+    """MODEL, --chip, --shapes, --outputs, --precision."""
     p.add_argument("model", help="ONNX file, or zoo:NAME for a bundled zoo model")
     p.add_argument("--chip", required=True,
                    help="bundled profile name (npusim chips) or path of a YAML profile")
     p.add_argument("--shapes", metavar="NAME:DIMS,...",
-                   help="bind dynamic input dims, trtexec style: input:1x3x224x224")
+                   help="bind dynamic input dims, trtexec style: input:1x3x224x224 (the whole "
+                   "shape of an input, so -1 and unnamed dims are bound too), or a named dim "
+                   "in every input that declares it: sequence_length=128")
+    p.add_argument("--outputs", metavar="NAME,...",
+                   help="cut the graph at these tensors: they become the outputs and nodes "
+                   "no longer needed are dropped (e.g. before NonMaxSuppression)")
     p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
-
+from npusim.frontend.control_flow import expand_control_flow
 from npusim.frontend.load import TARGET_OPSET
+from npusim.ir.deferred import Deferred, materialize
 
 # Known values up to this many elements go to shape inference as initializers (shape
 # inference reads e.g. Reshape's shape and Resize's scales); larger ones only by type, so
@@ -39,23 +39,25 @@ class ValueType:
 
 
 def fold_until_fixed(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
-                     outputs: list[onnx.ValueInfoProto], consts: dict[str, np.ndarray]
-                     ) -> tuple[list[onnx.NodeProto], dict[str, ValueType]]:
-    """Fold constants in place in `consts`; return the remaining nodes and every value's type."""
+                     outputs: list[onnx.ValueInfoProto], consts: dict[str, np.ndarray],
+                     defer: bool = False) -> tuple[list[onnx.NodeProto], dict[str, ValueType]]:
+    """Fold constants in place in `consts`; return the remaining nodes and every value's type.
+    `defer`: a node reading a large constant folds to a `Deferred` (computed on first use)."""
     for _ in range(_MAX_ROUNDS):
         types = infer_types(nodes, inputs, outputs, consts)
-        remaining = _fold_pass(nodes, consts, types)
-        if len(remaining) == len(nodes):
+        remaining = _fold_pass(nodes, consts, types, defer)
+        expanded = expand_control_flow(remaining, consts, types)
+        if expanded is None and len(remaining) == len(nodes):
             return nodes, types
-        nodes = remaining
+        nodes = remaining if expanded is None else expanded
     return nodes, infer_types(nodes, inputs, outputs, consts)
 
 
 def infer_types(nodes, inputs, outputs, consts: Mapping[str, np.ndarray]
                 ) -> dict[str, ValueType]:
-    small = {k: v for k, v in consts.items() if v.size <= _INITIALIZER_LIMIT}
+    small = {k: v for k, v in consts.items() if _is_small(v)}
     large = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
-             for k, v in consts.items() if v.size > _INITIALIZER_LIMIT]
+             for k, v in consts.items() if not _is_small(v)]
     graph = helper.make_graph(
         nodes, "infer", list(inputs) + large, list(outputs),
         initializer=[numpy_helper.from_array(np.array(v, order="C"), k)
@@ -71,6 +73,10 @@ def infer_types(nodes, inputs, outputs, consts: Mapping[str, np.ndarray]
     return types
 
 
+def _is_small(v) -> bool:
+    return not isinstance(v, Deferred) and v.size <= _INITIALIZER_LIMIT
+
+
 def _value_type(vi: onnx.ValueInfoProto) -> ValueType:
     tt = vi.type.tensor_type
     if not tt.HasField("shape"):
@@ -84,10 +90,11 @@ def _is_static(vt: ValueType | None) -> bool:
     return vt is not None and vt.dims is not None and all(isinstance(d, int) for d in vt.dims)
 
 
-def _fold_pass(nodes, consts: dict[str, np.ndarray], types: Mapping[str, ValueType]):
+def _fold_pass(nodes, consts: dict[str, np.ndarray], types: Mapping[str, ValueType],
+               defer: bool):
     remaining = []
     for node in nodes:
-        values = _try_fold(node, consts, types)
+        values = _try_fold(node, consts, types, defer)
         if values is None:
             remaining.append(node)
             continue
@@ -97,7 +104,7 @@ def _fold_pass(nodes, consts: dict[str, np.ndarray], types: Mapping[str, ValueTy
     return remaining
 
 
-def _try_fold(node: onnx.NodeProto, consts, types) -> list[np.ndarray] | None:
+def _try_fold(node: onnx.NodeProto, consts, types, defer: bool = False) -> list | None:
     if node.domain not in ("", "ai.onnx") or node.op_type in _NEVER_FOLD:
         return None
     if node.op_type in ("Shape", "Size"):
@@ -114,15 +121,42 @@ def _try_fold(node: onnx.NodeProto, consts, types) -> list[np.ndarray] | None:
     if not node.input or not all(i in consts for i in present):
         return None
     if node.op_type == "ConstantOfShape":
-        return [_constant_of_shape(node, consts[node.input[0]])]
+        return [_constant_of_shape(node, materialize(consts[node.input[0]]))]
+    if defer and any(not _is_small(consts[i]) for i in present):
+        deferred = _deferred_fold(node, {i: consts[i] for i in present}, types)
+        if deferred is not None:
+            return deferred
     try:
-        feeds = {i: consts[i] for i in present}
-        results = ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(None, feeds)
+        return _evaluate(node, {i: materialize(consts[i]) for i in present})
     except Exception:
         # The reference evaluator lacks a kernel or rejects the input: leave the node to the
         # cost model, which either prices it or names it as unsupported.
         return None
+
+
+def _evaluate(node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    from onnx.reference import ReferenceEvaluator
+    results = ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(None, feeds)
     return [np.asarray(r) for r in results]
+
+
+def _deferred_fold(node: onnx.NodeProto, feeds: dict, types) -> list[Deferred] | None:
+    """The node's outputs as values computed on first use, typed by shape inference; None
+    when an output's type is not static (then it is evaluated now)."""
+    outs = [types.get(o) if o else None for o in node.output]
+    if not all(_is_static(vt) and vt.elem_type for o, vt in zip(node.output, outs) if o):
+        return None
+    cache: list[list[np.ndarray]] = []
+
+    def output(k: int):
+        def compute() -> np.ndarray:
+            if not cache:
+                cache.append(_evaluate(node, {i: materialize(v) for i, v in feeds.items()}))
+            return cache[0][k]
+        return compute
+
+    return [Deferred(vt.dims, helper.tensor_dtype_to_np_dtype(vt.elem_type), output(k))
+            if vt is not None else None for k, vt in enumerate(outs)]
 
 
 def _constant_of_shape(node: onnx.NodeProto, shape: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from npusim.ir import DType, Graph, Node, Tensor, supported_ops
 
 def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
           outputs: list[str], consts: Mapping[str, np.ndarray],
-          types: Mapping[str, ValueType]) -> Graph:
+          types: Mapping[str, ValueType], notes: tuple[str, ...] = ()) -> Graph:
     ir_nodes = _nodes(nodes)
     _require_known_ops(ir_nodes)
     live = _live_tensors(ir_nodes, outputs)
@@ -34,7 +34,7 @@ def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoPro
         for out in node.outputs:
             if out and out not in tensors:
                 tensors[out] = _tensor(out, types.get(out), node)
-    return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET)
+    return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET, notes)
 
 
 def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
@@ -54,11 +54,28 @@ def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
     return tuple(out)
 
 
+_DATA_DEPENDENT = frozenset({"NonMaxSuppression", "NonZero", "Unique", "Compress"})
+_CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+
+
 def _require_known_ops(nodes: tuple[Node, ...]) -> None:
     """Report every op type npusim has no rule for, by name, before anything else fails."""
     known = set(supported_ops())
     unknown: dict[str, str] = {}
     for n in nodes:
+        if n.op_type in _DATA_DEPENDENT:
+            before = ",".join(i for i in n.inputs if i)
+            raise UnsupportedOpError(
+                f"unsupported op: {n.op_type} (first at node '{n.name}'): its output shape "
+                f"depends on the input data, which npusim cannot price; cut the graph "
+                f"before it with --outputs {before}")
+        if n.op_type in _CONTROL_FLOW:
+            what = ("its condition" if n.op_type == "If" else "its trip count")
+            raise UnsupportedOpError(
+                f"{n.op_type} at node '{n.name}': {what} depends on the input data (npusim "
+                "prices If with a constant condition, Loop and Scan with constant trip "
+                "counts); if it depends on a scalar input, fix that with --shapes NAME=VALUE, "
+                "or cut the graph before it with --outputs")
         if n.op_type not in known:
             unknown.setdefault(n.op_type, n.name)
     if unknown:

@@ -6,38 +6,46 @@ cycles, no dangling tensor references, one producer per tensor), so later stages
 
 from __future__ import annotations
 
+import heapq
 import math
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from npusim.errors import GraphError
+from npusim.ir.deferred import Deferred
 from npusim.ir.dtypes import DType
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Tensor:
-    """A value in the graph: an activation, a graph input, or a constant (`data` set)."""
+    """A value in the graph: an activation, a graph input, or a constant (`value` set).
+    A constant's value may be `Deferred` (weights left on disk): `data` reads it."""
 
     name: str
     shape: tuple[int, ...]
     dtype: DType
-    data: np.ndarray | None = None
+    value: np.ndarray | Deferred | None = None
 
     def __post_init__(self) -> None:
-        if self.data is not None and self.data.flags.writeable:
+        if isinstance(self.value, np.ndarray) and self.value.flags.writeable:
             # The graph is immutable: a constant's array must not change under it.
-            data = self.data.view()
+            data = self.value.view()
             data.flags.writeable = False
-            object.__setattr__(self, "data", data)
+            object.__setattr__(self, "value", data)
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The constant's array (read from disk or computed on first use), or None."""
+        v = self.value
+        return v.array() if isinstance(v, Deferred) else v
 
     @property
     def is_constant(self) -> bool:
-        return self.data is not None
+        return self.value is not None
 
     @property
     def size(self) -> int:
@@ -88,6 +96,7 @@ class Graph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     opset: int
+    notes: tuple[str, ...] = ()  # what the user should know (e.g. weights absent: shapes only)
     _producer: Mapping[str, Node] = field(init=False, repr=False)
     _consumers: Mapping[str, tuple[Node, ...]] = field(init=False, repr=False)
     _by_name: Mapping[str, Node] = field(init=False, repr=False)
@@ -165,7 +174,8 @@ class Graph:
     def replace(self, *, nodes: Iterable[Node] | None = None,
                 tensors: Mapping[str, Tensor] | None = None,
                 inputs: Iterable[str] | None = None,
-                outputs: Iterable[str] | None = None) -> Graph:
+                outputs: Iterable[str] | None = None,
+                notes: Iterable[str] | None = None) -> Graph:
         """A new graph with some parts swapped; tensors nothing refers to are dropped."""
         nodes = tuple(self.nodes if nodes is None else nodes)
         tensors = dict(self.tensors if tensors is None else tensors)
@@ -176,26 +186,47 @@ class Graph:
             used.update(i for i in n.inputs if i)
             used.update(o for o in n.outputs if o)
         tensors = {k: v for k, v in tensors.items() if k in used}
-        return Graph(self.name, nodes, tensors, inputs, outputs, self.opset)
+        notes = tuple(self.notes if notes is None else notes)
+        return Graph(self.name, nodes, tensors, inputs, outputs, self.opset, notes)
 
 
 def _topological(graph_name: str, nodes: tuple[Node, ...],
                  producer: Mapping[str, Node]) -> tuple[Node, ...]:
-    """Nodes in a stable topological order (ties keep file order); a cycle is an error."""
-    g = nx.DiGraph()
-    index = {n.name: i for i, n in enumerate(nodes)}
-    g.add_nodes_from(index)
-    for node in nodes:
-        for inp in node.inputs:
-            src = producer.get(inp) if inp else None
-            if src is not None:
-                g.add_edge(src.name, node.name)
-    try:
-        order = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(g)
-        path = " -> ".join(u for u, _ in cycle) + f" -> {cycle[0][0]}"
-        raise GraphError(f"graph '{graph_name}' has a cycle: {path}") from None
-    by_name = {n.name: n for n in nodes}
-    return tuple(by_name[name] for name in order)
+    """Nodes in a stable topological order (ties keep file order); a cycle is an error.
+    Kahn's algorithm with a heap of file positions: O(n log n), no recursion."""
+    index = {id(n): i for i, n in enumerate(nodes)}
+    successors: list[list[int]] = [[] for _ in nodes]
+    indegree = [0] * len(nodes)
+    for i, node in enumerate(nodes):
+        for src in {index[id(p)] for p in (producer.get(x) for x in node.inputs if x) if p}:
+            successors[src].append(i)
+            indegree[i] += 1
+    ready = [i for i, d in enumerate(indegree) if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(nodes[i])
+        for j in successors[i]:
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                heapq.heappush(ready, j)
+    if len(order) < len(nodes):
+        cycle = _cycle(nodes, indegree, index, producer)
+        raise GraphError(f"graph '{graph_name}' has a cycle: {cycle}")
+    return tuple(order)
 
+
+def _cycle(nodes, indegree, index, producer) -> str:
+    """One cycle among the nodes Kahn's algorithm could not order, as a path of names."""
+    stuck = {i for i, d in enumerate(indegree) if d > 0}
+    i = min(stuck)
+    path: list[int] = []
+    seen: dict[int, int] = {}
+    while i not in seen:
+        seen[i] = len(path)
+        path.append(i)
+        preds = [index[id(p)] for p in (producer.get(x) for x in nodes[i].inputs if x) if p]
+        i = next(j for j in preds if j in stuck)
+    loop = path[seen[i]:][::-1]
+    return " -> ".join(nodes[j].name for j in loop) + f" -> {nodes[loop[0]].name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from npusim.ir.deferred import Deferred
 from npusim.ir.graph import Graph, Node, Tensor
 
 _PASS_THROUGH = frozenset({"Identity", "Dropout"})
@@ -64,20 +65,17 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 or len(graph.consumers(conv.outputs[0])) != 1
                 or conv.outputs[0] in graph.outputs):
             continue
-        params = [graph.constant(n) for n in bn.inputs[1:5]]
-        weight = graph.constant(conv.inputs[1])
         bias_name = conv.input(2)
-        bias = graph.constant(bias_name) if bias_name else None
-        if any(p is None for p in params) or weight is None or (bias_name and bias is None):
+        names = [*bn.inputs[1:5], conv.inputs[1], *([bias_name] if bias_name else [])]
+        if not all(graph.tensor(n).is_constant for n in names):
             continue
-        gamma, beta, mean, var = (p.astype(np.float64) for p in params)
-        scale = gamma / np.sqrt(var + float(bn.attr("epsilon", 1e-5)))
-        w = (weight * scale.reshape(-1, *([1] * (weight.ndim - 1)))).astype(weight.dtype)
-        b0 = np.zeros_like(mean) if bias is None else bias.astype(np.float64)
-        b = ((b0 - mean) * scale + beta).astype(weight.dtype)
         w_name, b_name = f"{conv.inputs[1]}__bnfold", f"{bn.name}__bias"
-        tensors[w_name] = Tensor(w_name, w.shape, graph.tensor(conv.inputs[1]).dtype, w)
-        tensors[b_name] = Tensor(b_name, b.shape, graph.tensor(conv.inputs[1]).dtype, b)
+        weight = graph.tensor(conv.inputs[1])
+        folded = _folded(graph, bn, conv.inputs[1], bias_name)
+        b_shape = graph.tensor(bn.inputs[3]).shape
+        for name, shape, k in ((w_name, weight.shape, 0), (b_name, b_shape, 1)):
+            value = Deferred(shape, weight.dtype.numpy, lambda f=folded, k=k: f()[k])
+            tensors[name] = Tensor(name, shape, weight.dtype, value)
         replaced[conv.name] = Node(f"{conv.name}+{bn.name}", "Conv",
                                    (conv.inputs[0], w_name, b_name), (bn.outputs[0],),
                                    conv.attrs, conv.domain)
@@ -86,3 +84,23 @@ def fold_batchnorm(graph: Graph) -> Graph:
         return graph
     nodes = [replaced.get(n.name, n) for n in graph.nodes if n.name not in dropped]
     return graph.replace(nodes=nodes, tensors=tensors)
+
+
+def _folded(graph: Graph, bn: Node, w_name: str, bias_name: str | None):
+    """The merged (weight, bias), computed once and only when a value is asked for (weights
+    may still be on disk, or absent when the model is only priced)."""
+    cache: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        if not cache:
+            weight = graph.constant(w_name)
+            gamma, beta, mean, var = (graph.constant(n).astype(np.float64)
+                                      for n in bn.inputs[1:5])
+            scale = gamma / np.sqrt(var + float(bn.attr("epsilon", 1e-5)))
+            w = (weight * scale.reshape(-1, *([1] * (weight.ndim - 1)))).astype(weight.dtype)
+            bias = graph.constant(bias_name) if bias_name else None
+            b0 = np.zeros_like(mean) if bias is None else bias.astype(np.float64)
+            cache.append((w, ((b0 - mean) * scale + beta).astype(weight.dtype)))
+        return cache[0]
+
+    return compute

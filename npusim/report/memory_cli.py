@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace, console: Console) -> int:
     from npusim import api
     mm = api.memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
-                           fusion=args.fusion, objective=args.objective)
+                           fusion=args.fusion, objective=args.objective,
+                           outputs=getattr(args, "outputs", None))
     if args.level:
         mm.level(args.level)  # an unknown level is a user error naming the known ones
     if args.at:

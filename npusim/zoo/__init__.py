@@ -1,4 +1,5 @@
-"""Model zoo: real architectures (ResNet, MobileNetV2, YOLOv5s, BERT, ViT, UNet, RetinaNet) as ONNX.
+"""Model zoo: real architectures (ResNet, MobileNetV2, YOLOv5s, BERT, ViT, UNet, RetinaNet, a
+Llama-style decoder with KV cache) as ONNX.
 
 Built in code: opset 17 / IR 8, fully static, deterministic, with random or "light" weights.
 """
@@ -15,6 +16,7 @@ from onnx import numpy_helper
 
 from npusim.errors import NpusimError
 
+from .decoder import build_decoder
 from .mobilenet import build_mobilenetv2
 from .resnet import build_resnet
 from .retinanet import anchors_per_image, build_retinanet
@@ -50,6 +52,28 @@ def _tokens(b, o):
     return shapes
 
 
+def _decoder_io(b, o):
+    kv = o["kv_heads"] or o["heads"]
+    shapes = {"input_ids": (b, o["seq"]), "position_ids": (b, o["seq"])}
+    for i in range(o["layers"]):
+        for kind in ("key", "value"):
+            shapes[f"past_key_values.{i}.{kind}"] = (b, kv, o["past"], o["hidden"] // o["heads"])
+    return shapes
+
+
+def _decoder_outputs(b, o):
+    kv, d, total = o["kv_heads"] or o["heads"], o["hidden"] // o["heads"], o["past"] + o["seq"]
+    return f"logits:{b}x{o['seq']}x{o['vocab']} present.N.key/value:{b}x{kv}x{total}x{d}"
+
+
+def _decoder_check(o):
+    if o["hidden"] % o["heads"]:
+        return f"hidden={o['hidden']} must be divisible by heads={o['heads']}"
+    if o["kv_heads"] and o["heads"] % o["kv_heads"]:
+        return f"heads={o['heads']} must be a multiple of kv_heads={o['kv_heads']}"
+    return None
+
+
 def _multiple(key, k, minimum=None):
     def check(o):
         if o[key] % k:
@@ -72,9 +96,19 @@ def _vit_check(o):
     return _heads_divide(o)
 
 
+_ZERO_OK = frozenset({"past", "kv_heads", "intermediate"})  # 0: empty cache, or "derive it"
+
 _BERT_KEYS = ("layers", "hidden", "heads", "seq", "vocab", "intermediate", "attention_mask")
 
 _REGISTRY: dict[str, _Entry] = {
+    "decoder": _Entry(
+        "Hugging Face style decoder-only LLM (Llama-like: embedding, RMSNorm, attention with "
+        "past_key_values inputs and present outputs, SwiGLU MLP, lm_head), seq new tokens "
+        "after past cached ones (prefill: past=0; decode step: seq=1, past=K)",
+        build_decoder,
+        {"layers": 2, "hidden": 256, "heads": 4, "kv_heads": 0, "intermediate": 0,
+         "vocab": 32000, "seq": 16, "past": 16},
+        _decoder_io, _decoder_outputs, _decoder_check, {"name": "decoder"}),
     "resnet18": _Entry(
         "torchvision ResNet-18 ImageNet classifier (11,689,512 params), Conv+BN+Relu unfused",
         build_resnet, {"classes": 1000, "size": 224}, _image,
@@ -165,7 +199,7 @@ def _resolve(name: str, batch: int, overrides: dict) -> tuple[_Entry, dict]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise NpusimError(f"zoo: {name} override {key} must be a positive number, got {value!r}")
         else:
-            _check_int(f"{name} override {key}", value)
+            _check_int(f"{name} override {key}", value, 0 if key in _ZERO_OK else 1)
     opts = {**entry.defaults, **overrides}
     for key, value in list(opts.items()):
         if isinstance(value, np.integer):

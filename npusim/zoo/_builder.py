@@ -12,6 +12,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ._probe import BN_GAIN, M2_RULES, evaluate
+
 OPSET = 17
 IR_VERSION = 8
 LIGHT_VALUE = 0.02
@@ -22,44 +24,6 @@ _ONNX_DTYPE = {
 }
 
 PROBE_SAMPLES = 256
-
-_ELEMENTWISE = {
-    "Add": np.add,
-    "Sub": np.subtract,
-    "Mul": np.multiply,
-    "Div": np.divide,
-    "Relu": lambda x: np.maximum(x, 0),
-    "Sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-}
-
-# E[gamma^2 / var] for gamma ~ U(0.5, 1.5), var ~ U(0.5, 1.5): (13/12) * ln 3
-_BN_GAIN = 13.0 / 12.0 * math.log(3.0)
-
-
-def _erf_m2(m2: float) -> float:
-    """E[erf(z)^2] for z ~ N(0, m2)."""
-    return 2.0 / math.pi * math.asin(2.0 * m2 / (1.0 + 2.0 * m2))
-
-
-def _sigmoid_m2(m2: float) -> float:
-    """E[sigmoid(x)^2] for x ~ N(0, m2), via sigmoid(x) ~ (1 + erf(x sqrt(pi) / 4)) / 2."""
-    return 0.25 + 0.25 * _erf_m2(m2 * math.pi / 16.0)
-
-
-# second moment of an op's output from its inputs' second moments (weight ops are set by helpers)
-_M2_RULES = {
-    "Add": lambda m: sum(m),
-    "Sub": lambda m: sum(m),
-    "Mul": lambda m: math.prod(m),
-    "Div": lambda m: m[0] / m[1],
-    "Relu": lambda m: m[0] / 2.0,
-    "Clip": lambda m: min(m[0] / 2.0, 36.0),
-    "Sigmoid": lambda m: _sigmoid_m2(m[0]),
-    "Erf": lambda m: _erf_m2(m[0]),
-    "MaxPool": lambda m: 2.0 * m[0],
-    "GlobalAveragePool": lambda m: m[0] / math.pi,
-    "Concat": lambda m: sum(m) / len(m),
-}
 
 
 class GraphBuilder:
@@ -76,7 +40,7 @@ class GraphBuilder:
     running_var of the BatchNormalization after it, as in a trained network. E[x^2] is measured
     on a *probe*: a [samples, channels] array pushed through the graph as it is built (a KxK conv
     mixes each sample with K*K-1 randomly drawn others), with per-op moment rules
-    (``_M2_RULES``) where no probe exists (reshapes, attention). With plain He, eval-mode BN does
+    (``M2_RULES``) where no probe exists (reshapes, attention). With plain He, eval-mode BN does
     not normalise and a random ResNet-50's logits reach std ~1e4; with this they stay O(1).
     """
 
@@ -135,53 +99,6 @@ class GraphBuilder:
                 return np.frombuffer(t.raw_data, dtype="<f4").reshape(tuple(t.dims))
         return None
 
-    def _taps(self, x: np.ndarray, n: int, center: int) -> np.ndarray:
-        """[n, P, C]: tap ``center`` is ``x`` itself, the others random permutations of it."""
-        return np.stack([x if i == center else x[self._probe_rng.permutation(x.shape[0])]
-                         for i in range(n)])
-
-    def _evaluate(self, op: str, vals: list, attrs: dict) -> np.ndarray | None:
-        """Probe semantics of ``op`` on [samples, channels] arrays (spatial dims are samples)."""
-        if op in ("Conv", "MaxPool"):
-            kh, kw = attrs["kernel_shape"]
-            taps = self._taps(vals[0], kh * kw, (kh // 2) * kw + kw // 2)
-            if op == "MaxPool":
-                return taps.max(axis=0)
-            w = vals[1]
-            groups = attrs.get("group", 1)
-            cout, cin_g = w.shape[0], w.shape[1]
-            n_taps, n = kh * kw, taps.shape[1]
-            # [G, P, taps * cin_g] @ [G, taps * cin_g, cout_g]
-            t = taps.reshape(n_taps, n, groups, cin_g).transpose(2, 1, 0, 3).reshape(groups, n, -1)
-            wg = w.reshape(groups, cout // groups, cin_g, n_taps).transpose(0, 3, 2, 1)
-            y = np.matmul(t, wg.reshape(groups, n_taps * cin_g, cout // groups))
-            y = y.transpose(1, 0, 2).reshape(n, cout)
-            return y + vals[2] if len(vals) > 2 else y
-        if op == "ConvTranspose":  # kernel == stride: each output pixel sees one tap
-            x, w, b = vals
-            k = w.shape[2] * w.shape[3]
-            taps = w.reshape(w.shape[0], w.shape[1], k)
-            which = np.arange(x.shape[0]) % k
-            y = np.empty((x.shape[0], w.shape[1]), dtype=np.float32)
-            for i in range(k):
-                y[which == i] = x[which == i] @ taps[:, :, i]
-            return y + b
-        if op == "BatchNormalization":
-            x, g, b, mean, var = vals
-            return (x - mean) / np.sqrt(var + attrs.get("epsilon", 1e-5)) * g + b
-        if op == "Gemm":
-            return vals[0] @ vals[1].T + vals[2]
-        if op == "GlobalAveragePool":
-            return vals[0].mean(axis=0, keepdims=True)
-        if op == "Concat":
-            return np.concatenate(vals, axis=1)
-        if op in ("Resize", "Flatten", "Identity"):
-            return vals[0]
-        if op == "Clip":
-            return np.clip(vals[0], vals[1], vals[2])
-        fn = _ELEMENTWISE.get(op)
-        return fn(*vals) if fn else None
-
     # ------------------------------------------------------------------ graph I/O
     def input(self, name: str, shape: Sequence[int], dtype: int = TensorProto.FLOAT) -> str:
         """A graph input; a float NCHW image input also starts the probe with N(0, 1) samples."""
@@ -220,7 +137,7 @@ class GraphBuilder:
         """Add node ``{scope}/{op}`` (made unique) and return its (first) output name.
 
         ``probe=False`` skips evaluating the probe (e.g. for a layer whose shared weights were
-        already calibrated); downstream scale estimates then fall back to ``_M2_RULES``.
+        already calibrated); downstream scale estimates then fall back to ``M2_RULES``.
         """
         name = self._unique_node_name(f"{scope}/{op}")
         if outputs is None:
@@ -228,14 +145,14 @@ class GraphBuilder:
         for o in outputs:
             self._claim(o)
         self._nodes.append(helper.make_node(op, list(inputs), list(outputs), name=name, **attrs))
-        rule = _M2_RULES.get(op)
+        rule = M2_RULES.get(op)
         if inputs:
             ms = [self.m2(t) for t in inputs if t]
             self._m2[outputs[0]] = rule(ms) if rule else ms[0]
         if probe and inputs and len(outputs) == 1 and inputs[0] in self._probe:
             vals = [self._value(t) for t in inputs if t]
             if all(v is not None for v in vals):
-                y = self._evaluate(op, vals, attrs)
+                y = evaluate(op, vals, attrs, self._probe_rng)
                 if y is not None:
                     self._probe[outputs[0]] = y = y.astype(np.float32, copy=False)
                     self._m2[outputs[0]] = float(np.mean(np.square(y, dtype=np.float64)))
@@ -366,7 +283,7 @@ class GraphBuilder:
         y = self.node(
             "BatchNormalization", [x, gamma, beta, mean, var], scope, epsilon=eps, momentum=momentum
         )
-        return self.set_m2(y, _BN_GAIN * (self.m2(x) + self.m2(mean)) + self.m2(beta))
+        return self.set_m2(y, BN_GAIN * (self.m2(x) + self.m2(mean)) + self.m2(beta))
 
     def relu(self, x: str, scope: str) -> str:
         return self.node("Relu", [x], scope)

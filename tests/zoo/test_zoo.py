@@ -18,7 +18,7 @@ from npusim import zoo
 from npusim.errors import NpusimError
 from npusim.zoo.resnet import build_resnext50_32x4d
 
-ALL = ("bert", "bert-large", "mobilenetv2", "resnet18", "resnet50", "retinanet", "unet", "vit", "yolo")
+ALL = ("bert", "bert-large", "decoder", "mobilenetv2", "resnet18", "resnet50", "retinanet", "unet", "vit", "yolo")
 TINY_BERT = dict(layers=2, hidden=128, heads=2, seq=16, vocab=1000)
 
 # (name, weights, overrides) for the slow whole-model checks: CNNs with random weights at their
@@ -28,7 +28,7 @@ CHECK_CASES = [
     (n, "random", {}) for n in ("mobilenetv2", "resnet18", "resnet50", "unet", "yolo")
 ] + [
     ("bert-large", "light", {}), ("retinanet", "light", {}), ("bert", "light", {}), ("vit", "light", {}),
-    ("bert", "random", {"layers": 2}), ("vit", "random", {"layers": 2}),
+    ("bert", "random", {"layers": 2}), ("vit", "random", {"layers": 2}), ("decoder", "random", {}),
 ]
 CHECK_IDS = [f"{n}-{w}" + ("-2layers" if kw else "") for n, w, kw in CHECK_CASES]
 
@@ -115,6 +115,9 @@ def test_checker_static_shapes_and_conventions(name, weights, kw):
     assert len(set(produced)) == len(produced)
     # one input named as the spec says
     expected_inputs = ["input_ids"] if name.startswith("bert") else ["input"]
+    if name == "decoder":
+        expected_inputs = ["input_ids", "position_ids"] + [
+            f"past_key_values.{i}.{k}" for i in range(2) for k in ("key", "value")]
     assert [i.name for i in m.graph.input] == expected_inputs
 
 
@@ -134,7 +137,9 @@ def test_seed_changes_weights():
 @pytest.mark.parametrize(
     "name, expected",
     [("resnet18", 11_689_512), ("resnet50", 25_557_032), ("mobilenetv2", 3_504_872),
-     ("yolo", 7_235_389), ("vit", 86_567_656), ("bert", 108_891_648), ("bert-large", 334_092_288)],
+     ("yolo", 7_235_389), ("vit", 86_567_656), ("bert", 108_891_648), ("bert-large", 334_092_288),
+     # 2 x (4*256*256 + 3*256*768 + 2*256) + 2 * 32000*256 + 256
+     ("decoder", 18_089_216)],
 )
 def test_param_counts(name, expected):
     # torchvision / yolov5s ("7235389 parameters") / HF BertModel without its pooler

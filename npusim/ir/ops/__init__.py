@@ -199,5 +199,6 @@ from npusim.ir.ops import (  # noqa: E402,F401  (modules register their ops on i
     normalization,
     pooling,
     quant,
+    recurrent,
     reduce,
 )

@@ -32,7 +32,8 @@ def main(args: argparse.Namespace, console) -> int:
         raise NpusimError("--target-sqnr needs --inputs DATA.npz")
     data = write_report(args.output, args.model, args.chip, shapes=args.shapes,
                         precision=args.precision, fusion=args.fusion, objective=args.objective,
-                        inputs=inputs, target_sqnr_db=args.target_sqnr)
+                        inputs=inputs, target_sqnr_db=args.target_sqnr,
+                        outputs=getattr(args, "outputs", None))
     t = data.report.totals
     size_kb = Path(args.output).stat().st_size / 1e3
     from rich.markup import escape

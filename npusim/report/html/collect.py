@@ -38,13 +38,13 @@ class ReportInputs:
 
 def collect(model, chip, shapes=None, precision: str = "int8", fusion: str = "dp",
             objective: str = "latency", inputs: Mapping[str, np.ndarray] | None = None,
-            target_sqnr_db: float | None = None) -> ReportInputs:
+            target_sqnr_db: float | None = None, outputs: str | None = None) -> ReportInputs:
     """Run simulate (via the strategy comparison), memory layout and, with `inputs`, numerics."""
     from npusim import api
     if fusion not in STRATEGIES:
         raise NpusimError(f"unknown fusion strategy '{fusion}'; use one of "
                           f"{', '.join(STRATEGIES)}")
-    prepared = api.prepare(model, chip, shapes, precision)
+    prepared = api.prepare(model, chip, shapes, precision, outputs=outputs)
     timelines = api.compare(prepared, objective=objective)
     # the layer table, the strategy rows and the memory picture all use the same timeline
     chosen = next(tl for tl in timelines if tl.plan.strategy == fusion)

@@ -56,8 +56,11 @@ def gemm_time(shape: MacShape, unit: ComputeUnit, precision: Precision,
             if split > 1:
                 seconds += g * m * n * split / vector_rate
             extra = 0.0
-            if waves > 1 and b_bytes > l2_capacity:
-                extra += (waves - 1) * b_bytes
+            # an operand too big for L2 is read again from DRAM by each further row (column)
+            # of output tiles that needs it: B once per M-tile row, A once per N-tile column
+            # beyond what one wave covers (a GEMV, M = 1, reads its matrix once)
+            if m_tiles > 1 and waves > 1 and b_bytes > l2_capacity:
+                extra += (min(m_tiles, waves) - 1) * b_bytes
             if n_tiles > sms and a_bytes > l2_capacity:
                 extra += (math.ceil(n_tiles / sms) - 1) * a_bytes
             utilization = shape.macs / (waves * sms * tm * tn * k_padded)

@@ -80,9 +80,7 @@ def test_grouped_query_attention_macs():
 
 @pytest.mark.parametrize("chip", [
     "j5",
-    pytest.param("orin-agx-gpu", marks=pytest.mark.xfail(
-        strict=True, reason="the GPU cost model reads the lm_head weight 8 times at M=1 "
-        "(65.5 MB for an 8.2 MB int8 matrix): cost-model work, reported to the lead")),
+    "orin-agx-gpu",
 ])
 def test_decode_at_batch_1_reads_every_weight_once_per_token(chip):
     # int8: one byte per weight; the lm_head and layer matrices are read whole each step,

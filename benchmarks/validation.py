@@ -8,8 +8,8 @@
    profile's roofline bound, and the Orin power modes (predictions only).
 """
 
-# Nothing here is fitted: every profile figure comes from a public document or is marked
-# estimated; a figure fitted on calibration rows would say so (`calibrated:`).
+# Nothing is fitted here: profile figures come from a public document, are marked estimated,
+# or were fitted by benchmarks/calibrate.py on calibration.csv rows (`calibrated:` names them).
 
 from __future__ import annotations
 
@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> None:
           "plans, the row's precision\n")
     print("\n".join(calibration_table(results)))
     print("\n".join(["", *family_summary(results)]))
-    print("\nCalibrated on: nothing yet (no profile figure is `calibrated:`).\n")
+    calibrated = sorted({(chip, path) for chip in {r.row.chip for r in results}
+                         for path in load_chip(chip).calibrated_figures()})
+    print("\nChip-level constants fitted on these rows (`benchmarks/calibrate.py`): "
+          + (", ".join(f"`{c}: {p}`" for c, p in calibrated) or "none") + ".\n")
     if args.only_calibration:
         return
     mlperf, rests = mlperf_table()

@@ -74,9 +74,11 @@ def test_a_variant_can_replace_a_sourced_figure_by_a_calibrated_one(tmp_path):
         f"    op_overhead_us: {{value: 7.5, calibrated: '{ROWS}'}}\n")
     base, cal = load_chip("orin-nano"), load_chip(tmp_path / "cal.yaml")
     assert cal.unit("gpu").op_overhead_us.value == 7.5
-    assert cal.calibrated_figures() == {"compute_units[gpu].op_overhead_us": ROWS}
+    assert cal.calibrated_figures() == {**base.calibrated_figures(),
+                                        "compute_units[gpu].op_overhead_us": ROWS}
     b, c = base.provenance_counts(), cal.provenance_counts()
-    assert (c["source"], c["calibrated"]) == (b["source"] - 1, 1)  # the base figure is sourced
+    # the base figure is sourced
+    assert (c["source"], c["calibrated"]) == (b["source"] - 1, b["calibrated"] + 1)
     assert c["estimated"] == b["estimated"]
 
 
@@ -123,3 +125,22 @@ def test_profiles_with_measurements_are_validated_the_others_say_why_not():
         assert chip.validation.note
     for name in ("tda4vm", "ascend-310", "j6e", "j6m", "orin-nano-super"):
         assert load_chip(name).validation.status == "unvalidated"
+
+
+def test_calibrated_constants_are_chip_level_two_models_share_every_one():
+    """Nothing is fitted per model: two different models on a calibrated board are priced
+    with the very same profile, whose calibrated figures name the rows they were fitted on."""
+    import npusim
+    from npusim import api
+    chip = load_chip("rdk-x5")
+    calibrated = chip.calibrated_figures()
+    assert calibrated and all("calibration.csv rows" in rows for rows in calibrated.values())
+    a = api.prepare("zoo:resnet18", "rdk-x5")
+    b = api.prepare("zoo:mobilenetv2", "rdk-x5")
+    assert a.chip.model_dump() == b.chip.model_dump() == chip.model_dump()
+    for path in calibrated:
+        assert path in {p for p, _ in a.chip.figures()}
+    ra, rb = npusim.simulate("zoo:resnet18", "rdk-x5"), npusim.simulate("zoo:mobilenetv2",
+                                                                           "rdk-x5")
+    used = set(ra.estimated_figures) | set(rb.estimated_figures)
+    assert "compute_units[bpu].array.efficiency" not in used  # calibrated, not estimated

@@ -1,0 +1,204 @@
+"""The mechanisms around the kernels, each on a toy chip checked by hand: TF32 for fp32
+builds, int8 builds keeping ops in fp16 with reformat kernels, concat in place, a thread
+block's fixed cycles, the NPU's channel-wise mode and array efficiency, and the runtime on the
+timeline (per-inference work, kernel enqueue, nv12 conversion)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper, numpy_helper
+
+from npusim import api
+from npusim.frontend import load_graph
+from npusim.hw import load_chip
+from npusim.ir import Precision
+from tests.conftest import make_model, vi
+
+# 1 SM at 1 GHz; one 16x16x16 tile; L2 never limiting; DRAM 1 GB/s (1 byte per ns).
+GPU = """
+name: toy-gpu
+description: hand-checkable GPU with a TensorRT-like builder
+compute_units:
+  - name: gpu
+    kind: gpu
+    count: {value: 1, source: t}
+    clock_MHz: {value: 1000, source: t}
+    macs_per_cycle: {int8: {value: 256, source: t}, fp16: {value: 128, source: t},
+                     tf32: {value: 64, source: t}, fp32: {value: 8, source: t}}
+    vector_ops_per_cycle: {int8: {value: 16, source: t}, fp16: {value: 16, source: t},
+                           tf32: {value: 16, source: t}, fp32: {value: 16, source: t}}
+    op_overhead_us: {value: 2, source: t}
+    gpu:
+      l2: l2
+      tile_overhead_cycles: {value: TILE, source: t}
+      tiles:
+        int8: {shapes: [[16, 16, 16]], source: t}
+        fp16: {shapes: [[16, 16, 16]], source: t}
+        tf32: {shapes: [[16, 16, 16]], source: t}
+        fp32: {shapes: [[16, 16, 16]], source: t}
+      mma_efficiency: {int8: {value: 1, source: t}, fp16: {value: 1, source: t},
+                       tf32: {value: 1, source: t}, fp32: {value: 1, source: t}}
+    build:
+      fp32_math: tf32
+      int8_fallback: [Softmax]
+      in_place: [Concat]
+      reformat: true
+memory:
+  - {name: l2, kind: cache, scope: chip, capacity_bytes: {value: 1.0e9, source: t},
+     bandwidth_GBps: {value: 1.0e6, source: t}, alignment_bytes: {value: 128, source: t}}
+  - {name: dram, kind: dram, scope: chip, capacity_bytes: {value: 1.0e9, source: t},
+     bandwidth_GBps: {value: 1, source: t}, alignment_bytes: {value: 256, source: t}}
+RUNTIME
+"""
+
+
+def _chip(tmp_path, tile=0, runtime=""):
+    path = tmp_path / "gpu.yaml"
+    path.write_text(GPU.replace("TILE", str(tile)).replace("RUNTIME", runtime))
+    return load_chip(path)
+
+
+def _matmul(m=16, n=16, k=16):
+    b = numpy_helper.from_array(np.ones((k, n), np.float32), "b")
+    return load_graph(make_model([helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")],
+                                 [vi("a", [m, k])], [vi("y", [m, n])], [b]))
+
+
+def test_fp32_builds_run_matmuls_on_tf32(tmp_path):
+    problem = api.prepare(_matmul(), _chip(tmp_path), precision="fp32")
+    # 16x16x16 = 4096 MACs, one tile: 4096 / 64 TF32 MACs per cycle = 64 ns (fp32: 512 ns)
+    assert problem.compute[0].mac_s == pytest.approx(64e-9)
+    # bytes stay fp32: a 16x16 tensor is 1024 bytes
+    assert problem.stored_bytes("y") == 1024
+
+
+def test_a_thread_block_pays_its_fixed_cycles(tmp_path):
+    plain = api.prepare(_matmul(), _chip(tmp_path), precision="int8")
+    slow = api.prepare(_matmul(), _chip(tmp_path, tile=100), precision="int8")
+    # one block: 4096 / 256 = 16 cycles of MMA, + 100 fixed cycles
+    assert plain.compute[0].mac_s == pytest.approx(16e-9)
+    assert slow.compute[0].mac_s == pytest.approx(116e-9)
+
+
+def _softmax_between_matmuls():
+    b = numpy_helper.from_array(np.ones((16, 16), np.float32), "b")
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["x"], name="mm1"),
+             helper.make_node("Softmax", ["x"], ["s"], name="sm", axis=-1),
+             helper.make_node("MatMul", ["s", "b"], ["y"], name="mm2")]
+    return load_graph(make_model(nodes, [vi("a", [16, 16])], [vi("y", [16, 16])], [b]))
+
+
+def test_int8_build_keeps_softmax_in_fp16_with_reformat_kernels(tmp_path):
+    problem = api.prepare(_softmax_between_matmuls(), _chip(tmp_path), precision="int8")
+    assert problem.precisions["sm"] is Precision.FP16
+    assert problem.precisions["mm1"] is Precision.INT8
+    plan = api.plan(problem, strategy="none")
+    sm = plan.group_of("sm")
+    # the softmax reads x: a reformat kernel reads it in int8 (256 B) and writes fp16
+    # (512 B): 768 B at 1 GB/s = 0.768 us, plus one 2 us kernel launch
+    assert sm.transition_ms == pytest.approx((0.768 + 2) / 1e3)
+    # and mm2 reads s (fp16, 512 B) back into int8 (256 B): the same kernel the other way
+    assert plan.group_of("mm2").transition_ms == pytest.approx((0.768 + 2) / 1e3)
+    # the reformat kernels' bytes are DRAM traffic too
+    loads = {t.tensor: t.bytes_moved for t in sm.loads}
+    assert loads["x"] == 512 + 768
+
+
+def test_concat_runs_in_place(tmp_path):
+    nodes = [helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Concat", ["r", "a"], ["y"], name="cat", axis=1)]
+    g = load_graph(make_model(nodes, [vi("a", [1, 4, 8, 8])], [vi("y", [1, 8, 8, 8])]))
+    problem = api.prepare(g, _chip(tmp_path), precision="fp16")
+    assert problem.is_view[problem.index["cat"]]
+    assert problem.unit[problem.index["cat"]] is None
+
+
+RUNTIME = """
+runtime:
+  inference_overhead_us: {value: 10, source: t}
+  kernel_enqueue_us: {value: 4, source: t}
+"""
+
+
+def test_runtime_rows_and_launch_bound_kernels(tmp_path):
+    chip = _chip(tmp_path, runtime=RUNTIME)
+    # three tiny relus: each 2 us of launch on the GPU, but the CPU needs 4 us to enqueue
+    # each, so from the second on they wait for the CPU (launch-bound)
+    nodes = [helper.make_node("Relu", [a], [b], name=f"r{i}")
+             for i, (a, b) in enumerate([("x", "y0"), ("y0", "y1"), ("y1", "y2")])]
+    g = load_graph(make_model(nodes, [vi("x", [1, 4])], [vi("y2", [1, 4])]))
+    report = api.simulate(g, chip, precision="fp16", fusion="none")
+    first = report.layers[0]
+    assert first.name == "(runtime) inference overhead" and first.latency_ms == 0.010
+    # host: overhead to 10 us, enqueues end at 14, 18, 22 us; each relu runs 2 us + memory
+    starts = [e.start_ms for e in report.timeline.events if e.kind == "compute"]
+    assert starts == pytest.approx([0.014, 0.018, 0.022])
+    assert [r.bound_by for r in report.layers[1:]] == ["launch"] * 3
+    assert report.totals.launch_bound_layers == 3
+    # the kernels alone (first start to last end) exclude the runtime around them
+    assert report.totals.kernels_ms == pytest.approx(report.totals.latency_ms - 0.014)
+
+
+NPU = """
+name: toy-npu
+description: hand-checkable NPU with a channel-wise mode
+compute_units:
+  - name: npu
+    kind: npu
+    count: {value: 1, source: t}
+    clock_MHz: {value: 1000, source: t}
+    macs_per_cycle: {int8: {value: 1024, source: t}}
+    vector_ops_per_cycle: {int8: {value: 64, source: t}}
+    op_overhead_us: {value: 0, source: t}
+    array:
+      input_channels: {value: 32, source: t}
+      output_channels: {value: 32, source: t}
+      EXTRA
+memory:
+  - {name: dram, kind: dram, scope: chip, capacity_bytes: {value: 1.0e9, source: t},
+     bandwidth_GBps: {value: 1000, source: t}, alignment_bytes: {value: 64, source: t}}
+RUNTIME
+"""
+
+
+def _npu(tmp_path, extra="", runtime=""):
+    path = tmp_path / "npu.yaml"
+    path.write_text(NPU.replace("EXTRA", extra).replace("RUNTIME", runtime))
+    return load_chip(path)
+
+
+def _depthwise():
+    w = numpy_helper.from_array(np.ones((64, 1, 3, 3), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="dw", group=64, pads=[1] * 4)
+    return load_graph(make_model([node], [vi("x", [1, 64, 8, 8])], [vi("y", [1, 64, 8, 8])],
+                                 [w]))
+
+
+def test_depthwise_uses_the_channel_wise_mode(tmp_path):
+    dense = api.prepare(_depthwise(), _npu(tmp_path))
+    # dense array (32 x 32, one pixel a cycle), one channel per pass: 64 groups x 8 rows x
+    # 8 width steps x 9 taps = 36864 cycles, one MAC of 1024 lanes each
+    assert dense.compute[0].mac_s == pytest.approx(64 * 8 * 8 * 9 / 1e9)
+    mode = api.prepare(_depthwise(), _npu(tmp_path, "depthwise_macs_per_cycle: "
+                                          "{value: 288, source: t}"))
+    # channel-wise: 64 x 8 x 8 x 9 = 36864 MACs / 288 per cycle = 128 cycles
+    assert mode.compute[0].mac_s == pytest.approx(128 / 1e9)
+
+
+def test_array_efficiency_stretches_every_mapping(tmp_path):
+    full = api.prepare(_depthwise(), _npu(tmp_path))
+    half = api.prepare(_depthwise(), _npu(tmp_path, "efficiency: {value: 0.5, source: t}"))
+    assert half.compute[0].mac_s == pytest.approx(2 * full.compute[0].mac_s)
+
+
+def test_nv12_conversion_runs_before_the_first_layer(tmp_path):
+    chip = _npu(tmp_path, runtime="runtime:\n  input_conversion_ns_per_pixel: "
+                                  "{value: 2, source: t}\n")
+    report = api.simulate(_depthwise(), chip)
+    first = report.layers[0]
+    # 1 x 8 x 8 pixels at 2 ns = 128 ns on the NPU, before any layer starts
+    assert first.name == "(runtime) nv12 input conversion"
+    assert first.latency_ms == pytest.approx(128e-6)
+    compute = [e for e in report.timeline.events if e.kind == "compute"]
+    assert min(e.start_ms for e in compute) >= 128e-6 - 1e-12

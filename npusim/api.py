@@ -25,7 +25,7 @@ from npusim.hw import Chip, load_chip
 from npusim.hw.schema import figure_path
 from npusim.ir import Graph, Precision
 from npusim.ir.passes import canonicalize
-from npusim.result import LayerRow, Report, Totals
+from npusim.result import LayerRow, LlmReport, Report, Totals
 from npusim.schedule import MemoryMap, Timeline, place, schedule
 
 ModelLike = str | os.PathLike | onnx.ModelProto | Graph
@@ -108,6 +108,31 @@ def memory_layout(model: ModelLike | Problem, chip: ChipLike | None = None,
                   ) -> MemoryMap:
     """Where every tensor of `model` lives on `chip`, from when to when, at which address."""
     return place(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs)))
+
+
+# Hugging Face decoder exports name these dims (optimum, transformers' ONNX export)
+LLM_DIMS = ("batch_size", "sequence_length", "past_sequence_length")
+
+
+def llm(model: ModelLike, chip: ChipLike, prompt_tokens: int = 128,
+        cache_tokens: int | None = None, precision: str | Precision = "w4a16",
+        prefill_shapes: Shapes = None, decode_shapes: Shapes = None,
+        fusion: str = "dp") -> LlmReport:
+    """Time to first token and tokens per second of a decoder exported with a KV cache
+    (past_key_values inputs): the prefill of `prompt_tokens` with an empty cache, and one
+    decode step with `cache_tokens` (default: the prompt) in the cache. The dims are bound by
+    their Hugging Face names unless `prefill_shapes` / `decode_shapes` say otherwise."""
+    if prompt_tokens < 1 or (cache_tokens is not None and cache_tokens < 0):
+        raise NpusimError("llm: --prompt must be at least 1 token and --cache at least 0")
+    cache = prompt_tokens if cache_tokens is None else cache_tokens
+    batch, seq, past = LLM_DIMS
+    prefill_shapes = prefill_shapes or f"{batch}=1,{seq}={prompt_tokens},{past}=0"
+    decode_shapes = decode_shapes or f"{batch}=1,{seq}=1,{past}={cache}"
+    first = simulate(model, chip, prefill_shapes, precision, fusion)
+    step = simulate(model, chip, decode_shapes, precision, fusion)
+    weights = sum(t.bytes_moved for g in step.timeline.plan.groups for t in g.loads
+                  if t.constant)
+    return LlmReport(first, step, prompt_tokens, cache, weights)
 
 
 def report(timeline: Timeline) -> Report:

@@ -72,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", metavar="FILE", help="write the plan (or comparison) as JSON")
     pl.set_defaults(run=_plan)
 
+    ll = sub.add_parser("llm", help="time to first token and tokens/s of a decoder with a "
+                        "KV cache (prefill + one decode step)")
+    ll.add_argument("model", help="ONNX decoder with past_key_values inputs, or zoo:decoder")
+    ll.add_argument("--chip", required=True, help="bundled profile name or YAML path")
+    ll.add_argument("--prompt", type=int, default=128, help="prompt tokens (prefill)")
+    ll.add_argument("--cache", type=int, default=None,
+                    help="tokens in the KV cache at the decode step (default: the prompt)")
+    ll.add_argument("--precision", default="w4a16",
+                    help="w4a16 / w8a16 (weight-only), fp16, int8, ... (default w4a16)")
+    ll.add_argument("--prefill-shapes", metavar="SHAPES", help="--shapes of the prefill "
+                    "(default: batch_size=1,sequence_length=PROMPT,past_sequence_length=0)")
+    ll.add_argument("--decode-shapes", metavar="SHAPES", help="--shapes of the decode step")
+    ll.add_argument("--json", metavar="FILE", help="write both reports as JSON")
+    ll.set_defaults(run=_llm)
+
     from npusim.report import memory_cli
     m = sub.add_parser("memory", help="memory hierarchy, where every tensor lives and when")
     memory_cli.add_arguments(m)
@@ -147,6 +162,27 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
         console.print(plan_table(timelines[0], members=args.members))
     if args.json:
         _write(args.json, plan_json(timelines))
+    return 0
+
+
+def _llm(args: argparse.Namespace, console: Console) -> int:
+    model = args.model
+    if model == "zoo:decoder":  # the zoo decoder with named dims, as HF exports it
+        from npusim.zoo.decoder import build_decoder
+        model = build_decoder(dynamic=True, weights="light")
+    r = api.llm(model, args.chip, args.prompt, args.cache, args.precision,
+                args.prefill_shapes, args.decode_shapes)
+    bw = r.decode.timeline.plan.chip.dram.achieved_bandwidth_GBps * 1e9
+    bound = bw / r.weight_bytes_per_token if r.weight_bytes_per_token else 0.0
+    console.print(escape(
+        f"{r.prefill.model} on {r.prefill.chip} ({r.prefill.precision}): time to first token "
+        f"{r.time_to_first_token_ms:.3f} ms ({r.prompt_tokens}-token prompt); decode "
+        f"{r.decode_ms:.3f} ms per token with {r.cache_tokens} cached = {r.tokens_per_s:.1f} "
+        f"tokens/s; the step reads {r.weight_bytes_per_token / 1e6:.1f} MB of weights "
+        f"(DRAM alone allows {bound:.1f} tokens/s)"
+        + (" (* rests on estimated figures)" if r.decode.totals.estimated else "")))
+    if args.json:
+        _write(args.json, json.dumps(r.to_dict(), indent=2, sort_keys=True) + "\n")
     return 0
 
 

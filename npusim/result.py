@@ -112,3 +112,34 @@ class Report:
                        for r in self.layers],
             "estimated_figures": dict(self.estimated_figures),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class LlmReport:
+    """A decoder's two phases on one chip: the prefill of the prompt (its latency is the time
+    to first token) and one decode step with the cache filled (its latency sets tokens/s)."""
+
+    prefill: Report
+    decode: Report
+    prompt_tokens: int
+    cache_tokens: int
+    weight_bytes_per_token: int   # weights the decode step reads from DRAM
+
+    @property
+    def time_to_first_token_ms(self) -> float:
+        return self.prefill.totals.latency_ms
+
+    @property
+    def decode_ms(self) -> float:
+        return self.decode.totals.latency_ms
+
+    @property
+    def tokens_per_s(self) -> float:
+        return 1e3 / self.decode_ms if self.decode_ms else 0.0
+
+    def to_dict(self) -> dict:
+        return {"prompt_tokens": self.prompt_tokens, "cache_tokens": self.cache_tokens,
+                "time_to_first_token_ms": self.time_to_first_token_ms,
+                "decode_ms": self.decode_ms, "tokens_per_s": self.tokens_per_s,
+                "weight_bytes_per_token": self.weight_bytes_per_token,
+                "prefill": self.prefill.to_dict(), "decode": self.decode.to_dict()}

@@ -139,3 +139,15 @@ def test_zoo_list_and_export(tmp_path, capsys):
     # torchvision's ResNet-18 with BN: 20 convs, 20 BNs, 17 ReLUs, 8 adds, pool, gap, fc
     assert sum(n.op_type == "Conv" for n in model.graph.node) == 20
     assert sum(n.op_type == "Gemm" for n in model.graph.node) == 1
+
+
+def test_llm_prints_time_to_first_token_and_tokens_per_s(tmp_path, capsys):
+    out = tmp_path / "llm.json"
+    assert main(["llm", "zoo:decoder", "--chip", "orin-agx-gpu", "--prompt", "16",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert f"time to first token {data['time_to_first_token_ms']:.3f} ms" in text
+    assert f"{data['tokens_per_s']:.1f} tokens/s" in text
+    assert data["prefill"]["input_shapes"]["input_ids"] == [1, 16]
+    assert data["decode"]["input_shapes"]["input_ids"] == [1, 1]

@@ -159,7 +159,8 @@ class CostModel:
             if src is None or p.unit[src] is None:
                 continue
             if p.unit[src].name != unit.name:
-                seconds, handoff_uses = handoff_s(nbytes, p.unit[src], unit, p.chip, precision)
+                seconds, handoff_uses = handoff_s(nbytes, p.unit[src], unit, p.chip,
+                                                  precision.compute)
             elif p.precision_of(src) is not precision and unit.build and unit.build.reformat:
                 reformat_bytes[root] = p.stored_bytes(root) + nbytes
                 seconds, handoff_uses = reformat_s(reformat_bytes[root], unit, p.chip)

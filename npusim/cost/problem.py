@@ -35,7 +35,7 @@ def assign_unit(op_type: str, node_name: str, chip: Chip, precision: Precision
                 ) -> ComputeUnit:
     """The first unit in the chip's order that runs this op type at this precision."""
     for unit in chip.ordered_units:
-        if unit.runs(op_type) and precision in unit.macs_per_cycle:
+        if unit.runs(op_type) and precision.compute in unit.macs_per_cycle:
             return unit
     offered = ", ".join(f"{u.name} ({'/'.join(p.value for p in u.precisions)})"
                         for u in chip.ordered_units)
@@ -50,7 +50,7 @@ def math_precision(unit: ComputeUnit, work: OpWork, precision: Precision) -> Pre
     if (build is not None and build.fp32_math == "tf32" and precision is Precision.FP32
             and work.macs and Precision.TF32 in unit.macs_per_cycle):
         return Precision.TF32
-    return precision
+    return precision.compute
 
 
 def element_bytes(graph: Graph, tensor: str, precision: Precision, role: Role | None = None
@@ -62,6 +62,8 @@ def element_bytes(graph: Graph, tensor: str, precision: Precision, role: Role | 
         return dtype.itemsize
     if role is Role.BIAS and precision.is_integer:
         return 4
+    if role is Role.WEIGHT:
+        return precision.weight_bytes  # packed int4 / int8 for weight-only precisions
     return precision.activation_bytes
 
 
@@ -240,7 +242,7 @@ def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers) -> dict[s
         if node is None:
             node = min(readers[tensor])
         unit = units[node]
-        rule = layout_rule(chip, unit.name if unit is not None else None, prec[node])
+        rule = layout_rule(chip, unit.name if unit is not None else None, prec[node].compute)
         layouts[tensor] = tensor_layout(tensor, graph.shape(tensor),
                                         element_bytes(graph, tensor, prec[node]), rule)
     return layouts

@@ -80,11 +80,24 @@ class Precision(str, enum.Enum):
     BF16 = "bf16"
     TF32 = "tf32"
     FP32 = "fp32"
+    W4A16 = "w4a16"   # weight-only: int4 weights packed in DRAM, fp16 activations and math
+    W8A16 = "w8a16"   # weight-only: int8 weights, fp16 activations and math
 
     @property
     def activation_bytes(self) -> float:
         """Bytes one activation or weight element occupies at this precision."""
         return _PRECISION_BYTES[self]
+
+    @property
+    def weight_bytes(self) -> float:
+        """Bytes one weight element occupies in DRAM (packed for weight-only precisions)."""
+        return _WEIGHT_BYTES.get(self, _PRECISION_BYTES[self])
+
+    @property
+    def compute(self) -> Precision:
+        """The arithmetic the MACs run in: fp16 for weight-only precisions (the weights are
+        dequantized on the fly), the precision itself otherwise."""
+        return Precision.FP16 if self in _WEIGHT_BYTES else self
 
     @property
     def is_integer(self) -> bool:
@@ -95,4 +108,6 @@ class Precision(str, enum.Enum):
 _PRECISION_BYTES = {
     Precision.INT4: 0.5, Precision.INT8: 1, Precision.INT16: 2, Precision.FP8: 1,
     Precision.FP16: 2, Precision.BF16: 2, Precision.TF32: 4, Precision.FP32: 4,
+    Precision.W4A16: 2, Precision.W8A16: 2,
 }
+_WEIGHT_BYTES = {Precision.W4A16: 0.5, Precision.W8A16: 1}

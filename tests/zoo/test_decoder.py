@@ -95,3 +95,42 @@ def test_decode_at_batch_1_reads_every_weight_once_per_token(chip):
 def test_unknown_dim_name_is_refused():
     with pytest.raises(npusim.NpusimError, match="dim 'seq_len'.*named dims: batch_size"):
         npusim.load(build_decoder(dynamic=True, weights="light", layers=1), "seq_len=4")
+
+
+LLM_CHIP = """
+name: toy-llm
+description: a chip whose decode is bound by DRAM alone
+compute_units:
+  - name: gpu
+    kind: gpu
+    count: {value: 1, source: t}
+    clock_MHz: {value: 1000, source: t}
+    macs_per_cycle: {fp16: {value: 1.0e9, source: t}}
+    vector_ops_per_cycle: {fp16: {value: 1.0e9, source: t}}
+    op_overhead_us: {value: 0, source: t}
+memory:
+  - {name: dram, kind: dram, scope: chip, capacity_bytes: {value: 1.0e12, source: t},
+     bandwidth_GBps: {value: 1, source: t}, alignment_bytes: {value: 64, source: t}}
+"""
+
+
+def test_llm_time_to_first_token_and_tokens_per_s_by_hand(tmp_path):
+    from npusim import api
+    path = tmp_path / "llm.yaml"
+    path.write_text(LLM_CHIP)
+    layers, hidden, inter, vocab = 2, 256, 768, 32000
+    weights = layers * (4 * hidden * hidden + 3 * hidden * inter) + hidden * vocab
+    model = build_decoder(dynamic=True, weights="light")
+    r = api.llm(model, path, prompt_tokens=32, cache_tokens=96, precision="w4a16")
+    # W4A16: weights packed at half a byte each, read once per token (plus the one embedding
+    # row the Gather reads); compute is free on this chip, so a token takes what DRAM needs
+    assert r.weight_bytes_per_token == pytest.approx(0.5 * weights, rel=0.01)
+    ddr = r.decode.totals.ddr_bytes_per_frame
+    assert ddr >= r.weight_bytes_per_token
+    assert r.decode_ms == pytest.approx(ddr / 1e9 * 1e3, rel=1e-6)
+    assert r.tokens_per_s == pytest.approx(1e3 / r.decode_ms)
+    # the prefill reads the same weights once for all 32 prompt tokens
+    assert r.time_to_first_token_ms >= 0.5 * weights / 1e6
+    # int8 weights (W8A16) cost twice the bytes per token
+    r8 = api.llm(model, path, prompt_tokens=32, cache_tokens=96, precision="w8a16")
+    assert r8.weight_bytes_per_token == pytest.approx(2 * r.weight_bytes_per_token, rel=1e-3)

@@ -86,8 +86,8 @@ def _find(ref: str) -> Path:
         raise ProfileError(f"profile file '{ref}' does not exist")
     close = difflib.get_close_matches(ref, bundled, n=1, cutoff=0.5)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ProfileError(f"unknown chip '{ref}'{hint}: bundled profiles are "
-                       f"{', '.join(bundled)}, or give the path of a YAML profile")
+    raise ProfileError(f"unknown chip '{ref}': bundled profiles are {', '.join(bundled)}, "
+                       f"or give the path of a YAML profile{hint}")
 
 
 def _find_base(ref: str, parent: Path, roots: tuple[Path, ...]) -> Path:

@@ -3,9 +3,12 @@ no traceback, and no file created, changed or removed in the folder it ran in.""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from npusim import cli
@@ -50,3 +53,21 @@ def run_subprocess(argv: list[str], folder: Path) -> str:
     check_error_text(proc.stderr)
     assert snapshot(folder) == before, "a failed command created or changed a file"
     return proc.stderr
+
+
+class Hung(Exception):
+    """The command ran past its time limit: for a bad input, a hang is a bug too."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block (pure-Python loops included) after `seconds`, raising Hung."""
+    def interrupt(signum, frame):
+        raise Hung(f"still running after {seconds} s")
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

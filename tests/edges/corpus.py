@@ -126,7 +126,7 @@ PROFILE_CASES = [
          "leaves the folder"),
     Case("profile-extends-not-text", lambda d: [
         "chips", "show", write(d, "a.yaml", "extends: [j5]\n")], "'extends' must be"),
-    Case("profile-unknown-chip", lambda d: sim("j6", d), "did you mean 'j5'"),
+    Case("profile-unknown-chip", lambda d: sim("j55", d), "did you mean 'j5'"),
     Case("profile-missing-file", lambda d: sim(str(d / "none.yaml"), d), "does not exist"),
     Case("profile-empty-name", lambda d: sim("", d), "give a chip"),
     Case("profile-is-a-folder", lambda d: sim(str(d), d), "is a folder"),
@@ -207,6 +207,7 @@ ONNX_NOT_YET_REFUSED = [
                                                                 m.invalid_utf8_name()),
                                               "--chip", "j5"], ""),
     _model("onnx-invalid-utf8-attribute", m.invalid_utf8_attribute, ""),
+    _model("onnx-long-initializer", m.long_initializer, ""),
 ]
 
 

@@ -143,3 +143,10 @@ def invalid_utf8_attribute() -> onnx.ModelProto:
     del conv.attribute[:]
     conv.attribute.append(attr)
     return model
+
+
+def long_initializer() -> onnx.ModelProto:
+    """A weight whose raw bytes are more than its shape holds (onnx.checker lets it pass)."""
+    m = tiny_cnn()
+    m.graph.initializer[0].raw_data += b"\0" * 64
+    return m

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 import npusim.api
-import npusim.schedule
 import npusim.zoo
 from npusim import outputs
 from npusim.errors import NpusimError
 from npusim.numerics import cli as numerics_cli
-from npusim.report import html
+from npusim.report.html import cli as html_cli
 from npusim.sweep import cli as sweep_cli
 from tests.edges.contract import run_in_process
 from tests.edges.corpus import tiny
@@ -31,11 +30,11 @@ def _trap(*_, **__):
 @pytest.fixture
 def work_is_trapped(monkeypatch):
     """Loading, planning, scheduling, reporting, numerics, sweeps and zoo builds all fail."""
-    for owner, name in ((npusim.api, "prepare"), (npusim.api, "plan"), (npusim.api, "compare"),
-                        (npusim.schedule, "memory_layout"), (html, "write_report"),
-                        (numerics_cli, "run_numerics"), (numerics_cli, "load_npz"),
-                        (sweep_cli, "run_points"), (sweep_cli, "expand"),
-                        (npusim.zoo, "build")):
+    for owner, name in ((npusim.api, "prepare"), (npusim.api, "simulate"), (npusim.api, "plan"),
+                        (npusim.api, "compare"), (npusim.api, "memory_layout"),
+                        (html_cli, "write_report"), (numerics_cli, "run_numerics"),
+                        (numerics_cli, "load_npz"), (sweep_cli, "run_points"),
+                        (sweep_cli, "expand"), (npusim.zoo, "build")):
         monkeypatch.setattr(owner, name, _trap)
 
 

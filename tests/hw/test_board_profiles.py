@@ -93,4 +93,4 @@ def test_every_zoo_model_simulates_on_the_new_profile(chip, capsys):
     for name in zoo.names():
         assert main(["simulate", f"zoo:{name}", "--chip", chip, "-q"]) == 0, name
         out = capsys.readouterr().out
-        assert f"zoo:{name} on {chip} (int8): latency" in out, name
+        assert f"zoo:{name} on {chip} (int8, fusion dp): latency" in out, name

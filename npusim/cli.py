@@ -9,13 +9,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from npusim import __version__, api
+from npusim import __version__, api, outputs
 from npusim.cli_args import add_fusion_args, add_model_args
 from npusim.errors import NpusimError
 
@@ -130,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, summary_line, to_csv, to_json
+    outputs.check_outputs(args.json, args.csv, args.trace, inputs=(args.model, args.chip))
     problem = api.prepare(args.model, args.chip, args.shapes, args.precision,
                           outputs=args.outputs)
     for note in problem.graph.notes:
@@ -145,12 +145,14 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         _write(args.csv, to_csv(report))
     if args.trace:  # the trace is of the very timeline the table reports
         from npusim.report.trace import write_trace
-        write_trace(report.timeline, api.place(report.timeline), args.trace)
+        with outputs.atomic_path(args.trace) as tmp:
+            write_trace(report.timeline, api.place(report.timeline), tmp)
     return 0
 
 
 def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
+    outputs.check_outputs(args.json, inputs=(args.model, args.chip))
     if args.compare:
         timelines = api.compare(args.model, args.chip, args.shapes, args.precision,
                                 args.objective, outputs=args.outputs)
@@ -166,6 +168,7 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
 
 
 def _llm(args: argparse.Namespace, console: Console) -> int:
+    outputs.check_outputs(args.json, inputs=(args.model, args.chip))
     model = args.model
     if model == "zoo:decoder":  # the zoo decoder with named dims, as HF exports it
         from npusim.zoo.decoder import build_decoder
@@ -189,6 +192,7 @@ def _llm(args: argparse.Namespace, console: Console) -> int:
 def _chips(args: argparse.Namespace, console: Console) -> int:
     from npusim.hw import bundled_profiles, chip_schema, load_chip
     if args.action == "schema":
+        outputs.check_outputs(args.output)
         text = json.dumps(chip_schema(), indent=2, sort_keys=True) + "\n"
         if args.output:
             _write(args.output, text)
@@ -239,21 +243,17 @@ def _zoo(args: argparse.Namespace, console: Console) -> int:
         return 0
     if not args.name or not args.output:
         raise NpusimError("npusim zoo export: give a NAME and -o FILE.onnx")
+    outputs.check_outputs(args.output)
     model = zoo.build(args.name, weights=args.weights)
     import onnx
-    try:
-        onnx.save(model, args.output)
-    except OSError as e:
-        raise NpusimError(f"cannot write '{args.output}': {e.strerror}") from None
+    with outputs.atomic_path(args.output) as tmp:
+        onnx.save(model, tmp)
     console.print(f"wrote {args.output} ({args.name}, {len(model.graph.node)} nodes)")
     return 0
 
 
 def _write(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as e:
-        raise NpusimError(f"cannot write '{path}': {e.strerror}") from None
+    outputs.write_text(path, text)
 
 
 def main_exit() -> None:

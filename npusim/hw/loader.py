@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from npusim.errors import ProfileError
 from npusim.hw.schema import Chip
+from npusim.hw.yaml_file import read_yaml
 
 
 def profiles_dir() -> Path:
@@ -33,7 +33,7 @@ def load_chip(chip: str | os.PathLike | Chip) -> Chip:
     """A bundled profile by name (`j5`), or the path of a YAML file."""
     if isinstance(chip, Chip):
         return chip
-    data, where = _resolve(str(chip), Path.cwd(), seen=())
+    data, where = _resolve(str(chip), None, seen=(), roots=())
     try:
         return Chip.model_validate(data)
     except ValidationError as e:
@@ -48,44 +48,66 @@ def chip_schema() -> dict[str, Any]:
     return schema
 
 
-def _resolve(ref: str, base_dir: Path, seen: tuple[str, ...]) -> tuple[dict, str]:
-    path = _find(ref, base_dir)
+def _resolve(ref: str, parent: Path | None, seen: tuple[str, ...],
+             roots: tuple[Path, ...]) -> tuple[dict, str]:
+    """The merged data of profile `ref`: named by the user (`parent` None) or by the
+    `extends:` of the file `parent`, which may only reach into `roots`."""
+    path = _find(ref) if parent is None else _find_base(ref, parent, roots)
     where = f"'{path}'" if ref not in bundled_profiles() else f"'{ref}'"
     key = str(path.resolve())
     if key in seen:
         raise ProfileError(f"profile {where}: 'extends' loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ProfileError(f"profile {where} is not valid YAML{at}: "
-                           f"{getattr(e, 'problem', e)}") from None
-    except OSError as e:
-        raise ProfileError(f"profile {where} could not be read: {e.strerror}") from None
+    data = read_yaml(path, f"profile {where}", ProfileError)
     if not isinstance(data, dict):
         raise ProfileError(f"profile {where} must be a YAML mapping of fields")
-    parent = data.pop("extends", None)
-    if parent is None:
+    base_ref = data.pop("extends", None)
+    if base_ref is None:
         return data, where
-    if not isinstance(parent, str):
+    if not isinstance(base_ref, str) or not base_ref.strip():
         raise ProfileError(f"profile {where}: 'extends' must be a profile name or path")
-    base, _ = _resolve(parent, path.parent, (*seen, key))
+    # a user's profile may extend the bundled ones and files beside it, nothing else
+    roots = roots or (profiles_dir().resolve(), path.resolve().parent)
+    base, _ = _resolve(base_ref, path, (*seen, key), roots)
     return _merge(base, data), where
 
 
-def _find(ref: str, base_dir: Path) -> Path:
+def _find(ref: str) -> Path:
+    bundled = bundled_profiles()
+    if not ref.strip():
+        raise ProfileError(f"give a chip: a bundled profile ({', '.join(bundled)}) or the "
+                           "path of a YAML profile")
+    if ref in bundled:
+        return bundled[ref]
+    if Path(ref).is_file():
+        return Path(ref)
+    if Path(ref).is_dir():
+        raise ProfileError(f"profile '{ref}' is a folder, not a YAML file")
+    if ref.endswith((".yaml", ".yml")) or os.sep in ref:
+        raise ProfileError(f"profile file '{ref}' does not exist")
+    close = difflib.get_close_matches(ref, bundled, n=1, cutoff=0.5)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ProfileError(f"unknown chip '{ref}': bundled profiles are {', '.join(bundled)}, "
+                       f"or give the path of a YAML profile{hint}")
+
+
+def _find_base(ref: str, parent: Path, roots: tuple[Path, ...]) -> Path:
+    """The file `extends: ref` in `parent` names: a bundled name, or a path relative to
+    `parent`'s folder that stays inside `roots` (links followed)."""
     bundled = bundled_profiles()
     if ref in bundled:
         return bundled[ref]
-    for candidate in (Path(ref), base_dir / ref):
-        if candidate.is_file():
-            return candidate
-    if ref.endswith((".yaml", ".yml")) or os.sep in ref:
-        raise ProfileError(f"profile file '{ref}' does not exist")
-    names = ", ".join(bundled)
-    raise ProfileError(f"unknown chip '{ref}': bundled profiles are {names}, or give the path "
-                       "of a YAML profile")
+    named = f"profile '{parent}': extends '{ref}'"
+    if Path(ref).is_absolute():
+        raise ProfileError(f"{named}: give a bundled name or a path relative to the file, "
+                           "not an absolute path")
+    candidate = parent.parent / ref
+    real = candidate.resolve()
+    if not any(real.is_relative_to(root) for root in roots):
+        raise ProfileError(f"{named} leaves the folder of the profile; a profile may extend "
+                           "only bundled profiles and files in its own folder")
+    if not candidate.is_file():
+        raise ProfileError(f"{named}: no such profile (bundled: {', '.join(bundled)})")
+    return candidate
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -114,9 +136,16 @@ def _named_list(x: Any) -> bool:
 
 def _describe(err: ValidationError, data: dict) -> str:
     """The first validation error as `field.path: what is wrong`, with a hint where we can."""
-    first = err.errors()[0]
-    path, node = _path(first["loc"], data)
-    msg = first["msg"]
+    errors = err.errors()
+    # a misspelt field is both unknown and missing; the unknown one says what to fix
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = first["loc"]
+    if loc and loc[-1] == "value":   # the figure is the field the user knows
+        loc = loc[:-1]
+    path, node = _path(loc, data)
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "finite_number":
+        msg = f"must be a finite number, got {first['input']}"
     if first["type"] == "extra_forbidden":
         field = str(first["loc"][-1])
         known = _known_fields(first["loc"][:-1])
@@ -126,9 +155,9 @@ def _describe(err: ValidationError, data: dict) -> str:
     elif first["type"] == "model_type" and isinstance(node, int | float):
         msg = ("a number needs its provenance: write {value: N, source: '...'} or "
                "{value: N, estimated: 'why'}")
-    more = len(err.errors()) - 1
+    more = len(errors) - 1
     tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{path}: {msg}{tail}"
+    return f"{path}: {msg}{tail}" if path else f"{msg}{tail}"
 
 
 def _path(loc: tuple, data: Any) -> tuple[str, Any]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt,
+                      PositiveInt, PrivateAttr, model_validator)
 
 from npusim.ir.dtypes import Precision
 from npusim.ir.ops import FusionKind
@@ -51,7 +52,7 @@ class _Sourced(_Frozen):
 class Figure(_Sourced):
     """A number with its provenance."""
 
-    value: float
+    value: float = Field(allow_inf_nan=False)
 
     @property
     def is_estimated(self) -> bool:
@@ -68,17 +69,48 @@ class Figure(_Sourced):
         return float(self.value)
 
 
+def _bounds(low: float, high: float, *, low_open: bool = False, whole: bool = False
+            ) -> AfterValidator:
+    """A figure's value within what physics allows: `low` < (or <=) value <= `high`;
+    `whole` for counts. None (an omitted optional figure) passes."""
+    def check(fig: Figure | None) -> Figure | None:
+        if fig is None:
+            return fig
+        v = fig.value
+        if whole and v != int(v):
+            raise ValueError(f"must be a whole number, got {v:g}")
+        if v < low or (low_open and v == low):
+            raise ValueError(f"must be {'>' if low_open else '>='} {low:g}, got {v:g}")
+        if v > high:
+            raise ValueError(f"must be at most {high:g}, got {v:g}")
+        return fig
+    return AfterValidator(check)
+
+
+# Upper bounds are far beyond any chip; they only keep products of figures finite.
+Count = Annotated[Figure, _bounds(1, 1e6, whole=True)]            # cores, channels, ops
+Bytes = Annotated[Figure, _bounds(1, 2.0**50, whole=True)]        # sizes, alignments
+Rate = Annotated[Figure, _bounds(0, 1e12, low_open=True)]         # clocks, bandwidths, per cycle
+Duration = Annotated[Figure, _bounds(0, 1e9)]                     # microseconds, may be 0
+Fraction = Annotated[Figure, _bounds(0, 1, low_open=True)]        # efficiencies, (0, 1]
+OptionalCount = Annotated[Figure | None, _bounds(1, 1e6, whole=True)]
+OptionalDuration = Annotated[Figure | None, _bounds(0, 1e9)]
+OptionalFraction = Annotated[Figure | None, _bounds(0, 1, low_open=True)]
+OptionalRate = Annotated[Figure | None, _bounds(0, 1e12, low_open=True)]
+OptionalAmount = Annotated[Figure | None, _bounds(0, 2.0**50)]     # bytes, may be 0
+
+
 class FusionRules(_Frozen):
     """What a unit's compiler can fuse: a group of ops that runs without writing its
     intermediate tensors to DRAM, its working set held in the `sram` memory level."""
 
     sram: str = Field(description="memory level that holds a fused group's working set")
-    max_ops: Figure = Field(description="ops per group, view ops not counted")
-    max_mac_ops: Figure = Field(description="conv-like and matmul-like ops per group")
+    max_ops: Count = Field(description="ops per group, view ops not counted")
+    max_mac_ops: Count = Field(description="conv-like and matmul-like ops per group")
     kinds: list[FusionKind] = Field(description="op kinds that may join a group")
     row_tiling: bool = Field(default=True, description="split a group into row tiles (axis "
                              "-2) with halos when its working set does not fit")
-    weight_block_channels: Figure = Field(
+    weight_block_channels: Count = Field(
         description="output channels per chunk when weights stream through SRAM")
     tail_conv_int32: bool = Field(
         default=False, description="a Conv feeding the model output emits int32 and then "
@@ -90,16 +122,16 @@ class MacArray(_Frozen):
     into each of `output_channels` outputs, for macs_per_cycle / (input x output channels)
     output pixels along W at once. Dimensions that are not multiples of these are padded."""
 
-    input_channels: Figure = Field(description="reduction lanes: input channels per cycle")
-    output_channels: Figure = Field(description="output channels computed in parallel")
+    input_channels: Count = Field(description="reduction lanes: input channels per cycle")
+    output_channels: Count = Field(description="output channels computed in parallel")
     fold_small_channels: bool = Field(
         default=False, description="a conv with fewer input channels than the array width "
         "may fold its kernel width, or its stride (space-to-depth), into channels")
-    depthwise_macs_per_cycle: Figure | None = Field(
+    depthwise_macs_per_cycle: OptionalRate = Field(
         default=None, description="MACs per cycle per instance of the array's channel-wise "
         "(depthwise) mode; omitted: a depthwise conv maps onto the dense array, one channel "
         "per pass")
-    efficiency: Figure | None = Field(
+    efficiency: OptionalFraction = Field(
         default=None, description="fraction of array cycles that do work on a mapped layer "
         "(pipeline fill, weight loads between passes); omitted: 1")
 
@@ -127,7 +159,7 @@ class BuildRules(_Frozen):
 class TileShapes(_Sourced):
     """Thread-block tile shapes (M x N x K) a GPU's GEMM / implicit-GEMM kernels offer."""
 
-    shapes: list[tuple[int, int, int]] = Field(min_length=1)
+    shapes: list[tuple[PositiveInt, PositiveInt, PositiveInt]] = Field(min_length=1)
 
 
 class GpuKernels(_Frozen):
@@ -136,22 +168,22 @@ class GpuKernels(_Frozen):
     tensor cores serve badly (depthwise, thin groups), and the L2 level operands reuse."""
 
     tiles: dict[Precision, TileShapes]
-    mma_efficiency: dict[Precision, Figure] = Field(
+    mma_efficiency: dict[Precision, Fraction] = Field(
         description="sustained fraction of the tensor-core peak on large GEMMs")
-    simt_macs_per_cycle: dict[Precision, Figure] = Field(
+    simt_macs_per_cycle: dict[Precision, Rate] = Field(
         default_factory=dict, description="CUDA-core MACs per cycle per SM (direct kernels)")
     l2: str = Field(description="memory level (kind cache) the SMs share")
-    tile_overhead_cycles: Figure | None = Field(
+    tile_overhead_cycles: OptionalDuration = Field(
         default=None, description="fixed cycles per thread block: multistage pipeline "
         "prologue and epilogue; omitted: 0")
-    split_k: list[int] = Field(default=[1], description="split-K factors kernels may use")
+    split_k: list[PositiveInt] = Field(default=[1], min_length=1, description="split-K factors kernels may use")
 
 
 class DmaEngine(_Frozen):
     """A unit's DMA to DRAM: each transfer pays a setup latency and moves whole bursts."""
 
-    burst_bytes: Figure
-    setup_us: Figure
+    burst_bytes: Bytes
+    setup_us: Duration
 
 
 class ComputeUnit(_Frozen):
@@ -160,13 +192,13 @@ class ComputeUnit(_Frozen):
     name: str
     kind: Literal["npu", "gpu", "dla", "cpu", "dsp"]
     description: str = ""
-    count: Figure = Field(description="identical instances: NPU cores, GPU SMs, DLA cores")
-    clock_MHz: Figure
-    macs_per_cycle: dict[Precision, Figure] = Field(
+    count: Count = Field(description="identical instances: NPU cores, GPU SMs, DLA cores")
+    clock_MHz: Rate
+    macs_per_cycle: dict[Precision, Rate] = Field(
         description="dense multiply-accumulates per cycle per instance, by precision")
-    vector_ops_per_cycle: dict[Precision, Figure] = Field(
+    vector_ops_per_cycle: dict[Precision, Rate] = Field(
         description="elementwise ops per cycle per instance, by precision")
-    op_overhead_us: Figure = Field(description="fixed cost per op: launch or dispatch")
+    op_overhead_us: Duration = Field(description="fixed cost per op: launch or dispatch")
     supported_ops: list[str] | None = Field(
         default=None, description="op types this unit runs; omitted means every op")
     fusion: FusionRules | None = Field(
@@ -177,10 +209,10 @@ class ComputeUnit(_Frozen):
         default=None, description="implicit-GEMM tile / wave model (gpu); omitted: ideal peak")
     dma: DmaEngine | None = Field(
         default=None, description="DMA burst and setup; omitted: DRAM time is bytes / bandwidth")
-    handoff_us: Figure | None = Field(
+    handoff_us: OptionalDuration = Field(
         default=None, description="fixed cost each time a tensor crosses between this unit "
                                   "and another (synchronisation, reformat launch)")
-    dma_channels: Figure | None = Field(
+    dma_channels: OptionalCount = Field(
         default=None, description="DMA channels moving data between DRAM and this unit's "
         "SRAM, sharing the DRAM bandwidth; omitted: the unit reads DRAM directly (GPU, CPU) "
         "and the schedule stages nothing in SRAM")
@@ -218,15 +250,15 @@ class MemoryLevel(_Frozen):
         description="per_instance: each core/SM has its own; per_unit: one per compute unit; "
                     "chip: shared by every unit")
     unit: str | None = Field(default=None, description="compute unit a local level belongs to")
-    capacity_bytes: Figure
-    bandwidth_GBps: Figure = Field(description="peak bandwidth, GB/s (1e9 bytes/s)")
-    efficiency: Figure | None = Field(
+    capacity_bytes: Bytes
+    bandwidth_GBps: Rate = Field(description="peak bandwidth, GB/s (1e9 bytes/s)")
+    efficiency: OptionalFraction = Field(
         default=None, description="achieved fraction of peak bandwidth on streaming copies")
-    half_bandwidth_bytes: Figure | None = Field(
+    half_bandwidth_bytes: OptionalAmount = Field(
         default=None, description="bytes a kernel moves at which it reaches half the "
         "achieved bandwidth (a kernel moving B bytes takes (B + this) / bandwidth); omitted: "
         "every kernel streams at the achieved bandwidth")
-    alignment_bytes: Figure
+    alignment_bytes: Bytes
 
     @property
     def achieved_bandwidth_GBps(self) -> float:
@@ -239,13 +271,21 @@ class PaddingRule(_Frozen):
     C x itemsize bytes padded to the smallest `channel_bytes_step` x k + r (r in
     `channel_bytes_residues`) not below it, and dims aligned to multiples (`dim_align`)."""
 
-    channels_above: int | None = Field(default=None, description="applies when C > this")
-    channels_at_most: int | None = Field(default=None, description="applies when C <= this")
-    channel_bytes_step: int | None = Field(
+    channels_above: NonNegativeInt | None = Field(default=None, description="applies when C > this")
+    channels_at_most: NonNegativeInt | None = Field(default=None, description="applies when C <= this")
+    channel_bytes_step: PositiveInt | None = Field(
         default=None, description="channel bytes padded to step x k + residue")
-    channel_bytes_residues: list[int] = Field(default=[0])
-    dim_align: dict[Literal["N", "C", "H", "W"], int] = Field(
+    channel_bytes_residues: list[NonNegativeInt] = Field(default=[0], min_length=1)
+    dim_align: dict[Literal["N", "C", "H", "W"], PositiveInt] = Field(
         default_factory=dict, description="dims padded to a multiple, e.g. {H: 2, W: 32}")
+
+    @model_validator(mode="after")
+    def _residues_below_step(self) -> PaddingRule:
+        step = self.channel_bytes_step
+        if step is not None and any(r >= step for r in self.channel_bytes_residues):
+            raise ValueError(f"channel_bytes_residues must be below channel_bytes_step "
+                             f"({step}), got {self.channel_bytes_residues}")
+        return self
 
 
 class TensorLayout(_Sourced):
@@ -254,7 +294,7 @@ class TensorLayout(_Sourced):
     unit: str
     precisions: list[Precision] | None = None
     format: Literal["NCHW", "NHWC", "CHW16", "CHW32", "HWC4", "NC/32HW32"]
-    channel_align: int = Field(default=1, description="channels padded to a multiple")
+    channel_align: PositiveInt = Field(default=1, description="channels padded to a multiple")
     padding: list[PaddingRule] = Field(
         default=[], description="padding rules by channel count; the first that applies wins")
 
@@ -272,12 +312,12 @@ class Runtime(_Frozen):
     synchronisation, the CPU enqueueing each GPU kernel (kernels cannot start before it), and
     an NPU converting camera nv12 input to the model's input."""
 
-    inference_overhead_us: Figure | None = Field(
+    inference_overhead_us: OptionalDuration = Field(
         default=None, description="host time per inference: runtime call, launch, sync")
-    kernel_enqueue_us: Figure | None = Field(
+    kernel_enqueue_us: OptionalDuration = Field(
         default=None, description="CPU time to enqueue one kernel of a unit without DMA "
         "(GPU); a kernel starts no earlier than its enqueue ends")
-    input_conversion_ns_per_pixel: Figure | None = Field(
+    input_conversion_ns_per_pixel: OptionalDuration = Field(
         default=None, description="time the first unit spends per input pixel converting "
         "nv12 camera frames to the model's input layout (rank-4 inputs, N x H x W pixels)")
 
@@ -290,11 +330,11 @@ class Chip(_Frozen):
     validation: Validation | None = Field(
         default=None, description="whether public measurements check this profile; "
                                   "omitted: not stated")
-    compute_units: list[ComputeUnit]
+    compute_units: list[ComputeUnit] = Field(min_length=1)
     unit_order: list[str] | None = Field(
         default=None, description="units to try for an op, first that runs it wins; "
                                   "default: the order of compute_units")
-    memory: list[MemoryLevel]
+    memory: list[MemoryLevel] = Field(min_length=1)
     layouts: list[TensorLayout] = []
     runtime: Runtime | None = Field(
         default=None, description="work around the kernels a timed inference includes")
@@ -308,9 +348,18 @@ class Chip(_Frozen):
         for name in self.unit_order or ():
             if name not in names:
                 raise ValueError(f"unit_order names '{name}', not a compute unit ({names})")
+        if self.unit_order is not None and (not self.unit_order
+                                            or len(set(self.unit_order)) != len(self.unit_order)):
+            raise ValueError(f"unit_order must name each unit at most once, and at least one: "
+                             f"got {self.unit_order}")
         if not any(m.kind == "dram" for m in self.memory):
             raise ValueError("memory has no level of kind 'dram'")
         levels = [m.name for m in self.memory]
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"memory level names repeat: {levels}")
+        for layout in self.layouts:
+            if layout.unit not in names:
+                raise ValueError(f"a layout names unknown unit '{layout.unit}' ({names})")
         for m in self.memory:
             if m.unit is not None and m.unit not in names:
                 raise ValueError(f"memory level '{m.name}' belongs to unknown unit '{m.unit}'")

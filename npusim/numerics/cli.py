@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +35,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=0, help="print only the N worst layers")
 
 
+MAX_NPZ_BYTES = 4 << 30   # decompressed; more is a zip bomb or the wrong file
+
+
 def load_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file by name; a missing or unreadable file is a user error."""
+    """Arrays of an .npz file by name, never unpickled; a missing, corrupt, pickled, oversized
+    or non-numeric file is a user error naming the file and the array."""
     p = Path(path)
+    if p.is_dir():
+        raise NumericsError(f"{what} file '{p}' is a folder, not an .npz file")
     if not p.is_file():
         raise NumericsError(f"{what} file '{p}' does not exist")
+    bad = f"{what} file '{p}'"
     try:
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise NumericsError(f"{what} file '{p}' is not a readable .npz: {e}") from None
+        z = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise NumericsError(f"{bad} is not a readable .npz: {_npz_reason(e)}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise NumericsError(f"{bad} holds one bare array, not named arrays; save it with "
+                            "numpy.savez(file, INPUT_NAME=array)")
+    with z:
+        try:
+            _check_npz_members(z, bad)
+            arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise NumericsError(f"{bad} is not a readable .npz: {_npz_reason(e)}") from None
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray):
+            raise NumericsError(f"{bad}: member '{name}' is not a numpy array")
+        if a.dtype.kind not in "biuf":
+            raise NumericsError(f"{bad}: array '{name}' has dtype {a.dtype}; give numbers "
+                                "(bool, int, uint or float)")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise NumericsError(f"{bad}: array '{name}' holds {np.count_nonzero(~np.isfinite(a))}"
+                                " NaN or infinite values")
+    return arrays
+
+
+def _check_npz_members(z, bad: str) -> None:
+    """Every member's declared shape fits the bytes it has, and all fit MAX_NPZ_BYTES, checked
+    from the headers before any array is allocated."""
+    total = 0
+    for info in z.zip.infolist():
+        if not info.filename.endswith(".npy"):
+            raise NumericsError(f"{bad}: member '{info.filename}' is not a .npy array")
+        total += info.file_size
+        if total > MAX_NPZ_BYTES:
+            raise NumericsError(f"{bad} holds more than {MAX_NPZ_BYTES >> 30} GiB of arrays")
+        with z.zip.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = reader(f)
+        if dtype.hasobject:
+            raise NumericsError(f"{bad}: array '{info.filename[:-4]}' holds Python objects, "
+                                "which npusim never loads")
+        if math.prod(shape) * dtype.itemsize > info.file_size:
+            raise NumericsError(f"{bad}: array '{info.filename[:-4]}' declares shape "
+                                f"{tuple(shape)} but holds fewer bytes; the file is corrupt")
+
+
+def _npz_reason(e: Exception) -> str:
+    text = str(e)
+    if "pickle" in text:
+        return ("it is neither an .npz nor a .npy file (numpy would have to unpickle it, which "
+                "npusim never does)")
+    return text or type(e).__name__
 
 
 def _calibration(path: str | None):
     if path is None:
         return None
     arrays = load_npz(path, "calibration")
+    if not arrays or any(v.ndim == 0 for v in arrays.values()):
+        raise NumericsError(f"calibration file '{path}': give one array per input, samples "
+                            "stacked on a leading axis")
     n = min(v.shape[0] for v in arrays.values())
     return [{k: v[i] for k, v in arrays.items()} for i in range(n)]
 
@@ -64,6 +124,9 @@ def _fmt(v, digits=2):
 
 def main(args: argparse.Namespace, console) -> int:
     from rich.table import Table
+
+    from npusim import outputs
+    outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration))
     inputs = load_npz(args.inputs, "inputs")
     result = run_numerics(args.model, inputs, shapes=args.shapes, scheme=args.scheme,
                           precision=args.precision, calibration=_calibration(args.calibration),
@@ -97,5 +160,5 @@ def main(args: argparse.Namespace, console) -> int:
                     f": {d.mismatched} of {d.total} floats differ, up to {d.max_ulp} ulp")
         console.print(f"not bit-exact: {d.layer} ({d.op_type}){measured}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result.to_dict(), sort_keys=True, indent=1))
+        outputs.write_text(args.json, json.dumps(result.to_dict(), sort_keys=True, indent=1))
     return 0

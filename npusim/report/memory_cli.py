@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from npusim import outputs
 from npusim.cli_args import add_fusion_args, add_model_args
 from npusim.cost import short_name
+from npusim.errors import NpusimError
 from npusim.report.tables import format_bytes as _bytes
 from npusim.report.tables import summary_line
 from npusim.schedule.memory_map import MemoryMap, Placement
@@ -35,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, console: Console) -> int:
     from npusim import api
+    outputs.check_outputs(args.json, args.trace, args.plot, inputs=(args.model, args.chip))
+    if args.plot and not args.plot.lower().endswith((".png", ".svg")):
+        raise NpusimError(f"plot '{args.plot}': use a .png or .svg file name")
     mm = api.memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
                            fusion=args.fusion, objective=args.objective,
                            outputs=getattr(args, "outputs", None))
@@ -60,10 +65,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
         _write(args.json, json.dumps(mm.to_dict(), indent=1, sort_keys=True) + "\n")
     if args.trace:
         from npusim.report.trace import write_trace
-        write_trace(tl, mm, args.trace)
+        with outputs.atomic_path(args.trace) as tmp:
+            write_trace(tl, mm, tmp)
     if args.plot:
         from npusim.report.plots import plot_memory
-        plot_memory(mm, args.plot, args.level)
+        with outputs.atomic_path(args.plot) as tmp:
+            plot_memory(mm, tmp, args.level)
     return 0
 
 
@@ -103,8 +110,7 @@ def tensor_table(rows: tuple[Placement, ...], title: str, limit: int = 0) -> Tab
 
 
 def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    outputs.write_text(path, text)
 
 
 def _short(group: str) -> str:

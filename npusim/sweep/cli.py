@@ -12,10 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from npusim import outputs
 from npusim.errors import NpusimError
 from npusim.sweep.pareto import PLOT_SUFFIXES, plot_pareto, short_model
-from npusim.sweep.run import BACKENDS, LABEL_COLUMNS, METRIC_COLUMNS, SweepResult, run_sweep
-from npusim.sweep.spec import SweepSpec, canonical_path, load_spec
+from npusim.sweep.run import BACKENDS, LABEL_COLUMNS, METRIC_COLUMNS, SweepResult, run_points
+from npusim.sweep.spec import (MAX_POINTS, SweepSpec, canonical_path, describe_count, expand,
+                               load_spec)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,14 +36,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="Pareto cost axis: a swept path (default: the first override path)")
     p.add_argument("--y", metavar="COLUMN", default="latency_ms",
                    help="Pareto metric axis (default latency_ms)")
+    p.add_argument("--max-points", type=int, default=MAX_POINTS, metavar="N",
+                   help=f"refuse a sweep of more points than this (default {MAX_POINTS})")
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     spec = load_spec(args.spec)
     x = canonical_path(args.x) if args.x else next(iter(spec.override_paths), None)
     _check_outputs(args, spec, x)      # before a long run, not after
-    result = run_sweep(spec, n_jobs=args.jobs, backend=args.backend,
-                       scheduler=args.scheduler, progress=console.is_terminal)
+    console.print(f"sweep: {describe_count(spec)}")
+    if args.max_points < 1:
+        raise NpusimError(f"--max-points must be at least 1, got {args.max_points}")
+    if args.jobs == 0:
+        raise NpusimError("-j/--jobs 0 runs nothing: give N >= 1 workers, or -1 for all cores")
+    points = expand(spec, args.max_points)   # every path and value checked before a point runs
+    result = run_points(spec, points, n_jobs=args.jobs, backend=args.backend,
+                        scheduler=args.scheduler, progress=console.is_terminal)
     console.print(summary_table(result))
     if x is not None:
         front = result.pareto(x, args.y)
@@ -80,6 +90,7 @@ def _check_outputs(args: argparse.Namespace, spec: SweepSpec, x: str | None) -> 
         raise NpusimError(f"cannot plot to '{args.plot}': use a {', '.join(PLOT_SUFFIXES)} file")
     if args.plot and x is None:
         raise NpusimError("--plot needs --x PATH: the spec sweeps no profile field")
+    outputs.check_outputs(args.output, args.plot, inputs=(args.spec,))
     columns = LABEL_COLUMNS + spec.override_paths + METRIC_COLUMNS
     for flag, name in (("--x", x), ("--y", args.y)):
         if name is not None and name not in columns:

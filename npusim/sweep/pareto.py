@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from npusim import outputs
 from npusim.errors import NpusimError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -73,10 +74,8 @@ def plot_pareto(result, path: str | Path, x: str = "memory.sram.capacity_bytes",
     ax.set_title(f"Pareto front: {y} vs {x} (lower is better on both)", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    try:
-        fig.savefig(path)
-    except OSError as e:
-        raise NpusimError(f"cannot write '{path}': {e.strerror}") from None
+    with outputs.atomic_path(path) as tmp:
+        fig.savefig(tmp)
     return path
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import joblib
 
+from npusim import outputs
 from npusim.errors import NpusimError
 from npusim.ir import Graph
-from npusim.sweep.spec import Point, SweepSpec, expand, load_spec
+from npusim.sweep.spec import MAX_POINTS, Point, SweepSpec, expand, load_spec
 
 BACKENDS = ("loky", "dask")
 LABEL_COLUMNS = ("model", "fusion", "precision")
@@ -58,10 +59,8 @@ class SweepResult:
             raise NpusimError("writing Parquet needs pyarrow (pip install 'npusim[parquet]'); "
                               "or write CSV") from None
         table = pa.Table.from_pylist([dict(r) for r in self.rows])
-        try:
-            pq.write_table(table, str(path))
-        except OSError as e:
-            raise NpusimError(f"cannot write '{path}': {e}") from None
+        with outputs.atomic_path(path) as tmp:
+            pq.write_table(table, str(tmp))
 
     def write(self, path: str | Path) -> None:
         """CSV or Parquet, by the file's suffix."""
@@ -113,11 +112,19 @@ def read_csv(path: str | Path) -> SweepResult:
 
 def run_sweep(spec_or_path: SweepSpec | dict | str | Path, *, n_jobs: int = -1,
               backend: str = "loky", scheduler: str | None = None,
-              progress: bool = False) -> SweepResult:
+              progress: bool = False, max_points: int | None = MAX_POINTS) -> SweepResult:
     """Evaluate every point of the spec. `backend="loky"`: local processes (`n_jobs`, -1 =
-    all cores); `backend="dask"`: the Dask cluster whose scheduler is at `scheduler`."""
+    all cores); `backend="dask"`: the Dask cluster whose scheduler is at `scheduler`.
+    A spec of more than `max_points` points (None: no limit) is refused before any runs."""
     spec = load_spec(spec_or_path)
-    points = expand(spec)
+    return run_points(spec, expand(spec, max_points), n_jobs=n_jobs, backend=backend,
+                      scheduler=scheduler, progress=progress)
+
+
+def run_points(spec: SweepSpec, points: Sequence[Point], *, n_jobs: int = -1,
+               backend: str = "loky", scheduler: str | None = None,
+               progress: bool = False) -> SweepResult:
+    """Evaluate the points `expand(spec)` gave (see `run_sweep`)."""
     columns = LABEL_COLUMNS + spec.override_paths + METRIC_COLUMNS
     with _parallel(backend, scheduler, n_jobs) as parallel:
         results = parallel(joblib.delayed(evaluate)(p) for p in points)
@@ -203,8 +210,5 @@ def _parse(text: str) -> Any:
 
 
 def _write_text(path: str | Path, text: str) -> None:
-    try:
-        Path(path).write_text(text)
-    except OSError as e:
-        raise NpusimError(f"cannot write '{path}': {e.strerror}") from None
+    outputs.write_text(path, text)
 

@@ -6,26 +6,28 @@ Overrides address the profile by dotted path (`memory.sram.capacity_bytes`, list
 from __future__ import annotations
 
 import itertools
-import re
-import typing
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
 from npusim.errors import NpusimError
 from npusim.fusion import STRATEGIES
 from npusim.hw import Chip, bundled_profiles, load_chip
-from npusim.hw.schema import Figure
+from npusim.hw.yaml_file import read_yaml
 from npusim.ir import Precision
+from npusim.sweep.paths import (OVERRIDE_REASON, Value, apply, canonical_path, figure_value,
+                                locate)
 
-OVERRIDE_REASON = "sweep override"
+__all__ = ["OVERRIDE_REASON", "MAX_POINTS", "ModelEntry", "Overrides", "Point", "SweepSpec",
+           "apply", "canonical_path", "count_points", "expand", "figure_value", "load_spec",
+           "locate"]
+
 ZOO_PREFIX = "zoo:"
-
-Value = bool | int | float | str
+MAX_POINTS = 100_000   # more than this asks for --max-points: a typo in a grid is not a job
 
 
 class _Frozen(BaseModel):
@@ -121,15 +123,9 @@ def load_spec(spec: SweepSpec | dict | str | Path) -> SweepSpec:
     if isinstance(spec, str | Path):
         path = Path(spec)
         where, base_dir = f"sweep spec '{path}'", path.parent
-        try:
-            spec = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise NpusimError(f"{where} could not be read: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise NpusimError(f"{where} is not valid YAML{at}: {getattr(e, 'problem', e)}"
-                              ) from None
+        if path.is_dir():
+            raise NpusimError(f"{where} is a folder, not a YAML file")
+        spec = read_yaml(path, where)
     if not isinstance(spec, dict):
         raise NpusimError(f"{where} must be a mapping with base_chip, models, fusion, "
                           "precision, overrides")
@@ -140,9 +136,34 @@ def load_spec(spec: SweepSpec | dict | str | Path) -> SweepSpec:
     return _anchor(parsed, base_dir, where)
 
 
-def expand(spec: SweepSpec) -> tuple[Point, ...]:
+def count_points(spec: SweepSpec) -> int:
+    """How many points `expand` gives, computed from the spec alone (nothing is built)."""
+    if spec.overrides is None:
+        variants = 1
+    elif spec.overrides.grid is not None:
+        variants = math.prod(len(v) for v in spec.overrides.grid.values())
+    else:
+        variants = len(spec.overrides.points or ())
+    return len(spec.models) * variants * len(spec.fusion) * len(spec.precision)
+
+
+def describe_count(spec: SweepSpec) -> str:
+    """`2 models x 8 chip variants x 2 fusion x 1 precision = 32 points`."""
+    variants = count_points(spec) // max(1, len(spec.models) * len(spec.fusion)
+                                         * len(spec.precision))
+    return (f"{len(spec.models)} model{'s' * (len(spec.models) != 1)} x {variants} chip "
+            f"variant{'s' * (variants != 1)} x {len(spec.fusion)} fusion x "
+            f"{len(spec.precision)} precision = {count_points(spec)} points")
+
+
+def expand(spec: SweepSpec, max_points: int | None = MAX_POINTS) -> tuple[Point, ...]:
     """Every point of the sweep in enumeration order: model, override point, fusion,
-    precision (last fastest). Paths and values are checked here, before anything runs."""
+    precision (last fastest). The count, paths and values are checked here, before anything
+    runs; more than `max_points` points (None: no limit) is refused."""
+    n = count_points(spec)
+    if max_points is not None and n > max_points:
+        raise NpusimError(f"the sweep has {describe_count(spec)}, over the limit of "
+                          f"{max_points}; shrink the grid or allow it with --max-points {n}")
     base = load_chip(spec.base_chip).model_dump(mode="json")
     paths = spec.override_paths
     for path in paths:
@@ -156,62 +177,6 @@ def expand(spec: SweepSpec) -> tuple[Point, ...]:
         for a, chip in zip(assignments, chips)
         for fusion in spec.fusion
         for precision in spec.precision)
-
-
-def canonical_path(path: str) -> str:
-    """`compute_units[bpu].clock_MHz` (the `Chip.figures` form) -> `compute_units.bpu.clock_MHz`."""
-    return re.sub(r"\[([^\]]*)\]", r".\1", path.strip()).strip(".")
-
-
-def locate(chip: dict, path: str) -> tuple[dict | list, str | int]:
-    """The container and key of `path` in a dumped chip; NpusimError naming the bad segment
-    and what exists there when the path does not end at one field."""
-    parts = canonical_path(path).split(".")
-    node: Any = chip
-    parent: dict | list | None = None
-    key: str | int = ""
-    for depth, part in enumerate(parts):
-        here = ".".join(parts[:depth]) or "the profile"
-        if isinstance(node, dict) and not _is_figure(node):
-            if part not in node:
-                raise NpusimError(f"override path '{path}': no '{part}' in {here}; "
-                                  f"there: {', '.join(node)}")
-            parent, key = node, part
-        elif isinstance(node, list):
-            parent, key = node, _list_index(node, part, path, here)
-        else:
-            raise NpusimError(f"override path '{path}': {here} is a single value, "
-                              f"nothing is below it")
-        node = parent[key]
-    if isinstance(node, list) or (isinstance(node, dict) and not _is_figure(node)):
-        inside = ", ".join(node) if isinstance(node, dict) else ", ".join(_labels(node))
-        raise NpusimError(f"override path '{path}' ends at a group, not a value; "
-                          f"continue with one of: {inside}")
-    assert parent is not None
-    return parent, key
-
-
-def apply(chip: dict, overrides: typing.Iterable[tuple[str, Value]]) -> dict:
-    """A copy of the dumped chip with each path set; a figure becomes
-    `{value, estimated: "sweep override"}` (a swept number is not a datasheet figure)."""
-    out = _deep_copy(chip)
-    for path, value in overrides:
-        parent, key = locate(out, path)
-        current = parent[key]
-        if _is_figure(current) or (current is None and _expects_figure(path)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise NpusimError(f"override path '{path}' is a number; got {value!r}")
-            parent[key] = {"value": value, "source": None, "estimated": OVERRIDE_REASON}
-        else:
-            parent[key] = value
-    return out
-
-
-def figure_value(chip: dict, path: str) -> Value:
-    """The value at `path` in a dumped chip (a figure's number)."""
-    parent, key = locate(chip, path)
-    current = parent[key]
-    return current["value"] if _is_figure(current) else current
 
 
 def _assignments(spec: SweepSpec, base: dict) -> list[tuple[tuple[str, Value], ...]]:
@@ -238,69 +203,10 @@ def _apply_checked(base: dict, assignment: tuple[tuple[str, Value], ...]) -> dic
         first = e.errors()[0]
         where = _chip_location(first["loc"], chip)
         what = ", ".join(f"{p}={v!r}" for p, v in assignment)
-        raise NpusimError(f"sweep point {what} gives an invalid chip: {where}: {first['msg']}"
+        raise NpusimError(f"sweep point {what} gives an invalid chip: {where}: "
+                           f"{first['msg'].removeprefix('Value error, ')}"
                           ) from None
     return chip
-
-
-def _is_figure(node: Any) -> bool:
-    return isinstance(node, dict) and "value" in node and set(node) <= {"value", "source",
-                                                                        "estimated", "calibrated"}
-
-
-def _list_index(items: list, part: str, path: str, here: str) -> int:
-    labels = _labels(items)
-    if part in labels:
-        return labels.index(part)
-    raise NpusimError(f"override path '{path}': {here} has no item '{part}'; "
-                      f"items there: {', '.join(labels) or 'none'}")
-
-
-def _labels(items: list) -> list[str]:
-    # items are picked by their name; lists of unnamed items (layouts) by index
-    return [str(i.get("name")) if isinstance(i, dict) and i.get("name") else str(n)
-            for n, i in enumerate(items)]
-
-
-def _expects_figure(path: str) -> bool:
-    """Whether the schema types the (currently empty) field at `path` as a Figure."""
-    annotation: Any = Chip
-    for part in canonical_path(path).split("."):
-        model = _inner(annotation, BaseModel)
-        if model is not None:
-            field = model.model_fields.get(part)
-            if field is None:
-                return False
-            annotation = field.annotation
-            continue
-        args = typing.get_args(_strip_none(annotation))
-        annotation = args[-1] if args else None   # list[X] -> X, dict[K, V] -> V
-    return _inner(annotation, Figure) is not None
-
-
-def _strip_none(annotation: Any) -> Any:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, _UnionType) and len(args) == 1:
-        return args[0]
-    return annotation
-
-
-_UnionType = type(int | None)
-
-
-def _inner(annotation: Any, base: type) -> type | None:
-    annotation = _strip_none(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, base):
-        return annotation
-    return None
-
-
-def _deep_copy(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _deep_copy(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_deep_copy(v) for v in node]
-    return node
 
 
 def _anchor(spec: SweepSpec, base_dir: Path | None, where: str) -> SweepSpec:

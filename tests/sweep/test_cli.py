@@ -55,6 +55,6 @@ def test_output_mistakes_are_caught_before_the_run(tmp_path, monkeypatch, flags,
     spec = tmp_path / "sweep.yaml"
     spec.write_text("base_chip: j5\nmodels: [zoo:resnet18]\n"
                     "overrides: {grid: {memory.sram.capacity_bytes: [1048576]}}\n")
-    monkeypatch.setattr(cli, "run_sweep", lambda *a, **k: pytest.fail("the sweep ran"))
+    monkeypatch.setattr(cli, "run_points", lambda *a, **k: pytest.fail("the sweep ran"))
     with pytest.raises(NpusimError, match=message.replace(".", r"\.")):
         _run(str(spec), *flags)

@@ -26,14 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, console) -> int:
+    from npusim import outputs
     from npusim.numerics.cli import load_npz
+    outputs.check_outputs(args.output, inputs=(args.model, args.chip, args.inputs))
     inputs = load_npz(args.inputs, "inputs") if args.inputs else None
     if args.target_sqnr is not None and inputs is None:
         raise NpusimError("--target-sqnr needs --inputs DATA.npz")
-    data = write_report(args.output, args.model, args.chip, shapes=args.shapes,
-                        precision=args.precision, fusion=args.fusion, objective=args.objective,
-                        inputs=inputs, target_sqnr_db=args.target_sqnr,
-                        outputs=getattr(args, "outputs", None))
+    with outputs.atomic_path(args.output) as tmp:
+        data = write_report(tmp, args.model, args.chip, shapes=args.shapes,
+                            precision=args.precision, fusion=args.fusion,
+                            objective=args.objective, inputs=inputs,
+                            target_sqnr_db=args.target_sqnr,
+                            outputs=getattr(args, "outputs", None))
     t = data.report.totals
     size_kb = Path(args.output).stat().st_size / 1e3
     from rich.markup import escape

@@ -38,7 +38,7 @@ def test_bad_input_gives_one_line_in_a_real_process(case, tmp_path):
 
 @pytest.mark.parametrize("case", [
     pytest.param(c, marks=pytest.mark.xfail(
-        strict=True, reason="ONNX frontend hardening (issue 17, 'ONNX' bullet) not merged yet"))
+        strict=True, reason="invalid UTF-8 in names/attributes is not refused yet"))
     for c in ONNX_NOT_YET_REFUSED], ids=lambda c: c.id)
 def test_onnx_input_not_yet_refused(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

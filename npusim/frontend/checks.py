@@ -19,6 +19,7 @@ _STRING = onnx.TensorProto.STRING
 def check_graph(graph: onnx.GraphProto, where: str) -> None:
     if not graph.node:
         raise ModelLoadError(f"{where}: the graph has no nodes (nothing to simulate)")
+    _check_text(graph, where)
     produced: dict[str, str] = {}
     for t in graph.initializer:
         produced[t.name] = f"initializer '{t.name}'"
@@ -39,6 +40,42 @@ def check_graph(graph: onnx.GraphProto, where: str) -> None:
         if vi.name not in produced:
             raise ModelLoadError(f"{where}: graph output '{vi.name}' is produced by no node, "
                                  "input or initializer")
+
+
+def _check_text(graph: onnx.GraphProto, where: str) -> None:
+    """ONNX strings must be UTF-8; protobuf hands back bytes for one that is not (proto2
+    does not check), which no later stage expects: refuse it by where it is."""
+    def bad(value) -> bool:
+        return isinstance(value, bytes)
+
+    for kind, items in (("graph input", graph.input), ("graph output", graph.output),
+                        ("value_info", graph.value_info), ("initializer", graph.initializer)):
+        for item in items:
+            if bad(item.name):
+                raise ModelLoadError(f"{where}: a {kind} name is not UTF-8 text: "
+                                     f"{item.name!r}")
+    for i, node in enumerate(graph.node):
+        label = node.name if not bad(node.name) else None
+        if label is None:
+            raise ModelLoadError(f"{where}: the name of node #{i} ({node.op_type}) is not "
+                                 f"UTF-8 text: {node.name!r}")
+        for name in (*node.input, *node.output, node.op_type, node.domain):
+            if bad(name):
+                raise ModelLoadError(f"{where}: node '{label}' names a tensor or op that is "
+                                     f"not UTF-8 text: {name!r}")
+        for attr in node.attribute:
+            if bad(attr.name) or (attr.type == onnx.AttributeProto.STRING and attr.s
+                                  and _not_utf8(attr.s)):
+                raise ModelLoadError(f"{where}: attribute {attr.name!r} of node '{label}' "
+                                     "is not UTF-8 text")
+
+
+def _not_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def check_initializer(t: onnx.TensorProto, raw_bytes: int | None, where: str) -> None:

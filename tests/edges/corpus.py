@@ -198,17 +198,11 @@ MODEL_CASES = [
     _model("onnx-negative-dims", m.negative_dims, ""),
     _model("onnx-string-input", m.string_input, ""),
     _model("onnx-long-initializer", m.long_initializer, ""),
-]
-
-# ONNX inputs the frontend does not refuse yet: text that is not UTF-8 in a node name or a
-# string attribute (protobuf decodes it leniently). Strict xfails: they flip when fixed.
-ONNX_NOT_YET_REFUSED = [
     Case("onnx-invalid-utf8-name", lambda d: ["simulate", write(d, "u.onnx",
                                                                 m.invalid_utf8_name()),
-                                              "--chip", "j5"], ""),
-    _model("onnx-invalid-utf8-attribute", m.invalid_utf8_attribute, ""),
+                                              "--chip", "j5"], "not UTF-8 text"),
+    _model("onnx-invalid-utf8-attribute", m.invalid_utf8_attribute, "not UTF-8 text"),
 ]
-
 
 def _flag(id: str, argv: list[str], says: str = "") -> Case:
     return Case(id, lambda d: [a.replace("TINY", tiny(d)) for a in argv], says)

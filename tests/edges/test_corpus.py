@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.edges.contract import run_in_process, run_subprocess, time_limit
-from tests.edges.corpus import CASES, ONNX_NOT_YET_REFUSED
+from tests.edges.contract import run_in_process, run_subprocess
+from tests.edges.corpus import CASES
 
 # one or two per kind of input: each costs a Python start and npusim's imports (1-3 s)
 SUBPROCESS_CASES = ("profile-clock-zero", "profile-billion-laughs", "model-truncated",
@@ -15,7 +15,7 @@ SUBPROCESS_CASES = ("profile-clock-zero", "profile-billion-laughs", "model-trunc
 
 
 def test_the_corpus_is_large_and_its_names_unique():
-    ids = [c.id for c in CASES + ONNX_NOT_YET_REFUSED]
+    ids = [c.id for c in CASES]
     assert len(CASES) >= 60
     assert len(set(ids)) == len(ids)
     assert set(SUBPROCESS_CASES) <= set(ids)
@@ -35,13 +35,3 @@ def test_bad_input_gives_one_line_in_a_real_process(case, tmp_path):
     argv = case.make(tmp_path)
     assert case.says in run_subprocess(argv, tmp_path)
 
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(
-        strict=True, reason="invalid UTF-8 in names/attributes is not refused yet"))
-    for c in ONNX_NOT_YET_REFUSED], ids=lambda c: c.id)
-def test_onnx_input_not_yet_refused(case, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    argv = case.make(tmp_path)
-    with time_limit(5):   # onnx-overflowing-dims runs on in schedule/staging.py today
-        run_in_process(argv, tmp_path, capsys)

@@ -45,14 +45,11 @@ def run_contract(argv: list[str]) -> int:
 TINY_BYTES = m.tiny_cnn().SerializeToString()
 CNN_BYTES = (m.DATA / "small_cnn_dynamo.onnx").read_bytes()
 
-# The fuzzer finds two gaps in the ONNX frontend, which another change hardens (issue 17,
-# "ONNX"): text that is not UTF-8, in a protobuf string field (protobuf hands back bytes and
-# onnx.checker or a later stage crashes) or in a string attribute (npusim/frontend/to_ir.py
-# decodes it); and an initializer whose raw bytes do not match its shape (numpy_helper's
-# reshape fails). The corpus reproduces each as a strict xfail (onnx-invalid-utf8-*,
-# onnx-long-initializer). A crash is let through only for a model with such a defect; set
-# this to False once that change is merged.
-KNOWN_FRONTEND_GAPS = True
+# The fuzzer found two gaps in the ONNX frontend, both closed since: text that is not UTF-8
+# in a protobuf string field or a string attribute, and an initializer whose raw bytes do not
+# match its shape (the corpus keeps a case of each). Every mutated model must now meet the
+# contract: one line, exit 2, or a clean run.
+KNOWN_FRONTEND_GAPS = False
 
 
 def run_model_contract(path) -> None:

@@ -10,17 +10,7 @@ every tensor lives on the chip, from when to when), `run_sweep` (design-space sw
 IR), `load_chip` (a validated hardware profile). User mistakes raise `NpusimError`.
 """
 
-from npusim.api import (
-    compare,
-    load,
-    memory_layout,
-    place,
-    plan,
-    prepare,
-    report,
-    schedule,
-    simulate,
-)
+from npusim.api import compare, load, memory_layout, plan, prepare, simulate
 from npusim.errors import NpusimError
 from npusim.hw import Chip, load_chip
 from npusim.result import LayerRow, Report, Totals

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Piped output gets a wide fixed width so tables stay one line per layer.
     console = Console(width=None if sys.stdout.isatty() else 200)
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(_command(sys.argv[1:] if argv is None else argv)).parse_args(argv)
         return args.run(args, console)
     except NpusimError as e:
         print(f"npusim: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -43,7 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the line (None for --help / --version and the like)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line. Commands with heavy imports (numerics: numba; sweep: joblib)
+    get their full arguments only when they are the one named (or for --help), so
+    `simulate` starts fast."""
     p = _Parser(prog="npusim", description="Predict how an ONNX model runs on an edge AI chip.")
     p.add_argument("--version", action="version", version=f"npusim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -96,11 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     report_html.add_arguments(r)
     r.set_defaults(run=report_html.main)
 
-    from npusim.sweep import cli as sweep_cli
     sw = sub.add_parser("sweep", help="design-space sweep over profile overrides, models, "
                         "fusion strategies and precisions (joblib or Dask)")
-    sweep_cli.add_arguments(sw)
-    sw.set_defaults(run=sweep_cli.main)
+    if command in (None, "sweep"):  # joblib
+        from npusim.sweep import cli as sweep_cli
+        sweep_cli.add_arguments(sw)
+        sw.set_defaults(run=sweep_cli.main)
 
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
@@ -116,12 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="light: weights as ConstantOfShape placeholders (small files)")
     z.set_defaults(run=_zoo)
 
-    try:
+    n = sub.add_parser("numerics", help="bit-accurate int8/fp16 run and per-layer error")
+    if command in (None, "numerics"):
         from npusim.numerics import cli as numerics_cli
-    except ImportError:  # the numerics package is optional while it is being built
-        numerics_cli = None
-    if numerics_cli is not None:
-        n = sub.add_parser("numerics", help="bit-accurate int8/fp16 run and per-layer error")
         numerics_cli.add_arguments(n)
         n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
     return p

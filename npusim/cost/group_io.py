@@ -60,7 +60,7 @@ class GroupIO:
 
     def max_row_tiles(self, model: CostModel) -> int:
         outs = self.stores or self.internal
-        return max(1, min((model.problem.rows[t] for t in outs), default=1))
+        return max(1, min((model.rows[t] for t in outs), default=1))
 
     def tile_plan(self, model: CostModel, members: tuple[int, ...], t: int
                   ) -> dict[str, int] | None:
@@ -68,7 +68,7 @@ class GroupIO:
         if t == 1:
             return {}
         nodes = model.problem.graph.nodes
-        demand: dict[str, int] = {o: -(-model.problem.rows[o] // t) for o in self.stores}
+        demand: dict[str, int] = {o: -(-model.rows[o] // t) for o in self.stores}
         for i in reversed(members):
             wanted = [demand[o] for o in nodes[i].outputs if o in demand]
             if not wanted:
@@ -92,7 +92,8 @@ class GroupIO:
         """SRAM bytes the group needs at once with t row tiles: activations in the layout
         the unit stores them in (padding included), double-buffered tiles when t > 1."""
         p = model.problem
-        rows_of_ = p.rows
+        rows_of_ = model.rows
+        pad = model.padding.get
         buffers = 2 if t > 1 else 1
         ws = 0.0
         full = 0
@@ -101,20 +102,20 @@ class GroupIO:
             if root in self.full_operands:
                 full += nbytes
             elif rows == FULL:
-                ws += p.padded(root, nbytes)  # every tile needs it whole: stays resident
+                ws += nbytes * pad(root, 1.0)  # every tile needs it whole: stays resident
             else:
-                ws += buffers * p.padded(root, nbytes) * rows / rows_of_[root]
+                ws += buffers * nbytes * pad(root, 1.0) * rows / rows_of_[root]
         for tensor, nbytes in self.stores.items():
             rows = plan.get(tensor, FULL) if t > 1 else FULL
             h = rows_of_[tensor]
-            ws += buffers * p.padded(tensor, nbytes) * (h if rows == FULL else rows) / h
+            ws += buffers * nbytes * pad(tensor, 1.0) * (h if rows == FULL else rows) / h
         for tensor, nbytes in self.internal.items():
             rows = plan.get(tensor, FULL) if t > 1 else FULL
             h = rows_of_[tensor]
-            ws += p.padded(tensor, nbytes) * (h if rows == FULL else rows) / h
+            ws += nbytes * pad(tensor, 1.0) * (h if rows == FULL else rows) / h
         if mode == "resident":
             return ws + full
-        return ws + 2 * max((p.weight_chunk[r] for r in self.full_operands), default=0.0)
+        return ws + 2 * max((model.weight_chunk[r] for r in self.full_operands), default=0.0)
 
     def bytes_moved(self, model: CostModel, plan: dict[str, int], t: int, mode: str
                     ) -> dict[str, tuple[float, int | None]]:
@@ -129,7 +130,7 @@ class GroupIO:
             elif rows == FULL:
                 out[root] = (nbytes, None)
             else:
-                h = model.problem.rows[root]
+                h = model.rows[root]
                 out[root] = (nbytes * _rows_over_tiles(h, rows, t) / h, rows)
         return out
 
@@ -142,7 +143,7 @@ class GroupIO:
         rows = plan.get(out)
         if rows is None or rows == FULL:
             return 1.0
-        h = model.problem.rows[out]
+        h = model.rows[out]
         return _rows_over_tiles(h, rows, t) / h
 
 

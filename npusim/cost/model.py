@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from npusim.cost.group_io import GroupIO
 from npusim.cost.memory import dram_time_s, group_transfers
-from npusim.cost.naming import group_name
+from npusim.cost.naming import group_name, producer_indices
 from npusim.cost.opcost import Bound, Objective, OpCost, Tiling, Traffic, by_latency
 from npusim.cost.problem import Problem
 from npusim.cost.transitions import handoff_s, reformat_s
@@ -41,6 +41,11 @@ class CostModel:
 
     def __init__(self, problem: Problem):
         self.problem = problem
+        # plain-dict copies of the facts the planners read in their innermost loops
+        self.rows = dict(problem.rows)
+        self.padding = dict(problem.padding)
+        self.weight_chunk = dict(problem.weight_chunk)
+        self.sources = producer_indices(problem.graph)
         self._memo: dict[tuple, OpCost | None] = {}
         self._demand: dict[tuple[int, int], dict[str, int] | None] = {}
 
@@ -99,19 +104,22 @@ class CostModel:
         capacity = int(sram.capacity_bytes.value)
         t_max = io.max_row_tiles(self) if unit.fusion.row_tiling else 1
         modes = ("resident", "streamed") if io.has_full_operands else ("resident",)
+        plans: dict[int, dict[str, int] | None] = {}  # row tiles -> tile plan, both modes
         candidates = []
         for mode in modes:
-            tiles = self._fewest_tiles(members, io, mode, capacity, t_max)
+            tiles = self._fewest_tiles(members, io, mode, capacity, t_max, plans)
             if tiles is not None:
                 candidates.append(self._price(members, compute_members, unit, io,
-                                              Tiling(tiles, mode), sram))
+                                              Tiling(tiles, mode), sram, plans.get(tiles)))
         return min(candidates, key=objective) if candidates else None
 
-    def _fewest_tiles(self, members, io: GroupIO, mode: str, capacity: int, t_max: int
-                      ) -> int | None:
+    def _fewest_tiles(self, members, io: GroupIO, mode: str, capacity: int, t_max: int,
+                      plans: dict[int, dict[str, int] | None]) -> int | None:
         """Smallest T in [1, t_max] whose working set fits (it shrinks as T grows)."""
         def fits(t: int) -> bool:
-            plan = io.tile_plan(self, members, t)
+            if t not in plans:
+                plans[t] = io.tile_plan(self, members, t)
+            plan = plans[t]
             return plan is not None and io.working_set(self, plan, t, mode) <= capacity
         if fits(1):
             return 1
@@ -124,10 +132,13 @@ class CostModel:
         return hi
 
     def _price(self, members, compute_members, unit: ComputeUnit, io: GroupIO,
-               tiling: Tiling, sram) -> OpCost:
+               tiling: Tiling, sram, plan: dict[str, int] | None = None) -> OpCost:
         p = self.problem
         t = tiling.row_tiles
-        plan = io.tile_plan(self, members, t) if t > 1 else {}
+        if t == 1:
+            plan = {}
+        elif plan is None:
+            plan = io.tile_plan(self, members, t)
         moved = io.bytes_moved(self, plan, t, tiling.weights)
         mac_s = vec_s = 0.0
         macs = vector_ops = recompute_macs = 0
@@ -195,7 +206,7 @@ class CostModel:
         kinds = [p.work[i].kind for i in compute_members]
         kind = next((k for k in kinds if k in (FusionKind.CONV, FusionKind.MATMUL)), kinds[0])
         return OpCost(
-            name=group_name(p.graph, members), op_types=tuple(nodes[i].op_type for i in members),
+            name=group_name(p.graph, members, self.sources), op_types=tuple(nodes[i].op_type for i in members),
             kind=kind, unit=unit.name, precision=precision, macs=macs,
             vector_ops=vector_ops, bytes_loaded=loaded, bytes_stored=stored,
             compute_ms=compute_ms, memory_ms=memory_ms, overhead_ms=overhead_ms,
@@ -214,8 +225,8 @@ class CostModel:
         p = self.problem
         nodes = p.graph.nodes
         unit = p.chip.ordered_units[0]
-        return OpCost(group_name(p.graph, members), tuple(nodes[i].op_type for i in members),
-                      FusionKind.SHAPE_ONLY, unit.name, p.precision_of(members[0]), 0, 0, 0,
+        return OpCost(group_name(p.graph, members, self.sources),
+                      tuple(nodes[i].op_type for i in members), FusionKind.SHAPE_ONLY, unit.name, p.precision_of(members[0]), 0, 0, 0,
                       0, 0.0, 0.0, 0.0, 0.0, Bound.VIEW, (),
                       members=tuple(nodes[i].name for i in members))
 

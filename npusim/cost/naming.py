@@ -9,14 +9,17 @@ from collections.abc import Sequence
 from npusim.ir import Graph
 
 
-def group_name(graph: Graph, members: Sequence[int]) -> str:
+def group_name(graph: Graph, members: Sequence[int],
+               sources: Sequence[tuple[int, ...]] | None = None) -> str:
     """ONNX node names joined with `+` along data flow and `||` between sibling chains
-    (ops in one group that only share an input)."""
+    (ops in one group that only share an input). `sources[i]`: the nodes whose outputs node
+    i reads (computed from the graph when not given)."""
     nodes = graph.nodes
     if len(members) == 1:
         return nodes[members[0]].name
+    if sources is None:
+        sources = producer_indices(graph)
     inside = set(members)
-    index = {nodes[i].name: i for i in members}
     parent = {i: i for i in members}
 
     def find(i: int) -> int:
@@ -26,10 +29,8 @@ def group_name(graph: Graph, members: Sequence[int]) -> str:
         return i
 
     for i in members:
-        for name in nodes[i].inputs:
-            node = graph.producer(name) if name else None
-            src = index.get(node.name) if node is not None else None
-            if src is not None and src in inside:
+        for src in sources[i]:
+            if src in inside:
                 parent[find(i)] = find(src)
     chains: dict[int, list[int]] = {}
     for i in members:
@@ -38,6 +39,20 @@ def group_name(graph: Graph, members: Sequence[int]) -> str:
     if len(parts) == 1:
         return parts[0]
     return "||".join(f"({p})" if "+" in p else p for p in parts)
+
+
+def producer_indices(graph: Graph) -> tuple[tuple[int, ...], ...]:
+    """For each node, the indices of the nodes (views included) producing its inputs."""
+    index = {n.name: i for i, n in enumerate(graph.nodes)}
+    out = []
+    for n in graph.nodes:
+        srcs = []
+        for name in n.inputs:
+            node = graph.producer(name) if name else None
+            if node is not None:
+                srcs.append(index[node.name])
+        out.append(tuple(srcs))
+    return tuple(out)
 
 
 def short_name(members: Sequence[str], width: int = 40) -> str:

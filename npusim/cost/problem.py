@@ -113,6 +113,7 @@ class Problem:
     rows: Mapping[str, int]
     weight_chunk: Mapping[str, float]          # weight -> bytes of one output-channel block
     layouts: Mapping[str, Layout]              # activation -> layout on the unit producing it
+    padding: Mapping[str, float]               # activation -> aligned / valid bytes (>= 1)
     estimated: Mapping[str, str]               # profile figures marked estimated
 
     @property
@@ -131,10 +132,7 @@ class Problem:
 
     def padded(self, tensor: str, nbytes: float) -> int:
         """`nbytes` of `tensor` scaled by its layout's padding (weights keep their size)."""
-        lay = self.layouts.get(tensor)
-        if lay is None or lay.valid_bytes == 0:
-            return math.ceil(nbytes)
-        return math.ceil(nbytes * lay.aligned_bytes / lay.valid_bytes)
+        return math.ceil(nbytes * self.padding.get(tensor, 1.0))
 
     def stored_bytes(self, tensor: str) -> int:
         """Bytes of a whole stored tensor at the precision of the node producing it (of its
@@ -219,6 +217,9 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
         rows=MappingProxyType({name: rows_of(graph, name) for name in graph.tensors}),
         weight_chunk=MappingProxyType(weight_chunk),
         layouts=MappingProxyType(layouts),
+        padding=MappingProxyType({t: lay.aligned_bytes / lay.valid_bytes
+                                  for t, lay in layouts.items()
+                                  if lay.valid_bytes and lay.aligned_bytes != lay.valid_bytes}),
         estimated=MappingProxyType(chip.estimated_figures()))
 
 

@@ -91,7 +91,6 @@ class GroupIO:
     def working_set(self, model: CostModel, plan: dict[str, int], t: int, mode: str) -> float:
         """SRAM bytes the group needs at once with t row tiles: activations in the layout
         the unit stores them in (padding included), double-buffered tiles when t > 1."""
-        p = model.problem
         rows_of_ = model.rows
         pad = model.padding.get
         buffers = 2 if t > 1 else 1

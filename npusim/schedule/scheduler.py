@@ -22,6 +22,7 @@ from npusim.schedule.timeline import (
     Buffer,
     Event,
     GroupSpan,
+    Lane,
     TensorTraffic,
     Timeline,
 )

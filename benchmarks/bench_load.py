@@ -8,7 +8,6 @@ imports, lean loading, planning and the report all count, as a user sees them.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import onnx
 import pytest
 from onnx import helper

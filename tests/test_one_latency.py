@@ -59,7 +59,7 @@ def _printed_latencies(text: str) -> set[str]:
 @pytest.mark.parametrize("chip", ["j5", "orin-agx-dla", "orin-agx-gpu"])
 def test_every_command_prints_one_latency(chip, qdq_resnet18, tmp_path, capsys):
     for model in ("zoo:resnet18", str(qdq_resnet18)):
-        trace, html = tmp_path / "t.json", tmp_path / "r.html"
+        trace = tmp_path / "t.json"
         assert main(["simulate", model, "--chip", chip, "-q", "--trace", str(trace)]) == 0
         printed = _printed_latencies(capsys.readouterr().out)
         assert main(["plan", model, "--chip", chip]) == 0

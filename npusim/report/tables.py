@@ -23,7 +23,7 @@ CSV_COLUMNS = ("name", "op_types", "unit", "fallback", "precision", "start_ms", 
                "overhead_ms", "transition_ms", "bound_by", "macs", "bytes_loaded",
                "bytes_stored", "estimated", "rests_on")
 TABLE_WIDTH = 120  # the default per-layer table fits a 120-column terminal
-MIN_NAME_WIDTH = 24
+MIN_NAME_WIDTH = 16
 NAME_WIDTH = 34    # a group's short name in the plan table
 OPS_WIDTH = 16
 
@@ -63,6 +63,8 @@ def ops_summary(op_types: tuple[str, ...], width: int = OPS_WIDTH) -> str:
     plain = "+".join(op_types)
     if len(plain) <= width:
         return plain
+    if len(set(op_types)) == 1 and len(op_types) == 1:
+        return plain[:width - 1] + "…"
     counts = Counter(op_types).most_common()
     parts, used = [], 0
     for k, (op, n) in enumerate(counts):
@@ -87,21 +89,14 @@ def layer_table(report: Report, *, show_views: bool = False, members: bool = Fal
     columns = [("layer", "left"), ("ops", "left"), ("unit", "left"), ("start", "right"),
                ("ms", "right"), ("%", "right"), ("bound", "left"), ("MMACs", "right"),
                ("in KB", "right"), ("out KB", "right")]
-    handoffs = any(r.transition_ms for r in report.layers)
-    if handoffs:
-        columns.append(("hand-off ms", "right"))
     shown = [r for r in report.layers if show_views or not r.is_view]
-    cells = []
-    for r in shown:
-        mark = "*" if r.estimated else ""
-        cells.append((ops_summary(r.op_types), f"{r.unit} (fallback)" if r.fallback else r.unit,
-                      f"{r.start_ms:.4f}", f"{r.latency_ms:.4f}{mark}", f"{r.percent:.1f}",
-                      r.bound_by, f"{r.macs / 1e6:.1f}", f"{r.bytes_loaded / 1e3:.1f}",
-                      f"{r.bytes_stored / 1e3:.1f}")
-                     + ((f"{r.transition_ms:.4f}",) if handoffs else ()))
-    others = sum(max([len(head)] + [len(c[k]) for c in cells])
-                 for k, (head, _) in enumerate(columns[1:]))
-    name_width = max(MIN_NAME_WIDTH, width - others - 3 * len(columns) + 1)
+    cells = [_cells(report, r) for r in shown]
+    if any(r.transition_ms for r in shown):  # a reformat column, where the width allows
+        wide = columns + [("reformat ms", "right")]
+        with_reformat = [c + (f"{r.transition_ms:.4f}",) for r, c in zip(shown, cells)]
+        if _name_width(wide, with_reformat, width) >= MIN_NAME_WIDTH:
+            columns, cells = wide, with_reformat
+    name_width = max(MIN_NAME_WIDTH, _name_width(columns, cells, width))
     for col, justify in columns:
         table.add_column(col, justify=justify, overflow="fold",
                          max_width=name_width if col == "layer" else None)
@@ -117,6 +112,24 @@ def layer_table(report: Report, *, show_views: bool = False, members: bool = Fal
     return table
 
 
+def _cells(report: Report, r) -> tuple[str, ...]:
+    """A row's cells after its name."""
+    mark = "*" if r.estimated else ""
+    unit = f"{r.unit} (fb)" if r.fallback else r.unit
+    if r.precision not in (report.precision, "-"):  # e.g. fp16 layers in an int8 build
+        unit += f" {r.precision}"
+    return (ops_summary(r.op_types), unit, f"{r.start_ms:.4f}", f"{r.latency_ms:.4f}{mark}",
+            f"{r.percent:.1f}", r.bound_by, f"{r.macs / 1e6:.1f}",
+            f"{r.bytes_loaded / 1e3:.1f}", f"{r.bytes_stored / 1e3:.1f}")
+
+
+def _name_width(columns, cells, width: int) -> int:
+    """The room the other columns leave for the layer names."""
+    others = sum(max([len(head)] + [len(c[k]) for c in cells])
+                 for k, (head, _) in enumerate(columns[1:]))
+    return width - others - 3 * len(columns) + 1
+
+
 def _notes(report: Report, hidden: int, members: bool) -> list[str]:
     t = report.totals
     notes = [f"ms: time on the scheduled timeline (waits for inputs included); the groups "
@@ -130,11 +143,15 @@ def _notes(report: Report, hidden: int, members: bool) -> list[str]:
     if t.launch_bound_layers:
         notes.append("launch: the kernel waited for the CPU to enqueue it (the model is "
                      "launch-bound there)")
+    if any(r.transition_ms for r in report.layers):
+        notes.append("reformat: converting inputs handed over from another unit, or from "
+                     "another precision (an int8 build keeps some ops in fp16); in the "
+                     "`ms` of each row, and per row in --json / --csv (transition_ms)")
     fallbacks = sum(r.fallback for r in report.layers)
     if fallbacks:
-        notes.append(f"{fallbacks} layer(s) run on a fallback unit because "
-                     f"{report.chip}'s first unit cannot run them; hand-off ms is the "
-                     "reformat at each unit change")
+        notes.append(f"(fb): {fallbacks} layer(s) run on a fallback unit because "
+                     f"{report.chip}'s first unit cannot run them; a precision after the unit "
+                     "is one the build keeps for that layer")
     if hidden:
         notes.append(f"{hidden} view ops (Reshape, Flatten, Q/DQ folded into int kernels, ...) "
                      "cost nothing and are hidden; --all shows them")

@@ -33,9 +33,7 @@ FAMILIES = {"gpu": "Jetson GPU", "npu": "Horizon BPU"}
 MLPERF = "MLPerf Inference {v} closed, NVIDIA Jetson AGX Orin (Orin_TRT), SingleStream p90"
 
 # (zoo model, measured ms, source): the only measurements this table may use (issue #7).
-MEASURED = [
-    ("resnet50", 0.695, MLPERF.format(v="v2.0") + ", TensorRT 8.4.0"),
-    ("resnet50", 0.633, MLPERF.format(v="v3.0")),
+MEASURED = [  # the AGX Orin rows of calibration.csv
     ("resnet50", 0.640, MLPERF.format(v="v3.1") + ", JetPack 5.1.1, TensorRT 8.5.2"),
     ("retinanet", 11.672, MLPERF.format(v="v3.1") + " (ResNeXt-50 FPN 800x800)"),
 ]

@@ -5,9 +5,11 @@ groups), compute on every instance of the unit, stores; one pass per spill decis
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from npusim.hw.schema import ComputeUnit
+from npusim.schedule.runtime import runtime_work
 from npusim.schedule.staging import (
     Staging,
     Work,
@@ -18,11 +20,9 @@ from npusim.schedule.staging import (
 )
 from npusim.schedule.timeline import (
     MIN_MS,
-    RUNTIME_GROUP,
     Buffer,
     Event,
     GroupSpan,
-    Lane,
     TensorTraffic,
     Timeline,
 )
@@ -61,7 +61,7 @@ class _Scheduler:
         self.spill_ms: dict[int, float] = defaultdict(float)
         self.first_load: dict[int, float] = {}
         self.input_ready = 0.0                   # graph inputs are in DDR from then on
-        self.enqueued: dict[int, float] = {}     # group -> when the CPU has enqueued it
+        self.enqueued: Mapping[int, float] = {}  # group -> when the CPU has enqueued it
         self.launch_bound: set[int] = set()
 
     # DDR bandwidth in bytes per ms
@@ -106,7 +106,11 @@ class _Scheduler:
             self.prev_on_unit[i] = last.get(w.unit.name)
             last[w.unit.name] = (w.index, s)
         self.works_by_index = {w.index: w for w in ctx.works if w is not None}
-        self._runtime()
+        rt = runtime_work(ctx)
+        self.events += rt.events
+        for lane in ctx.lanes:
+            self.free[lane.name] = max(rt.start_ms, rt.lane_free.get(lane.name, 0.0))
+        self.input_ready, self.enqueued = rt.input_ready_ms, rt.enqueued
         if flat:
             self._issue_loads(0, only_available=False)
         for i, (w, s) in enumerate(flat):
@@ -117,49 +121,6 @@ class _Scheduler:
             self._issue_stores(i)
             if s == len(w.steps) - 1:
                 self._close_group(w)
-
-    # -- the runtime around the kernels -----------------------------------------------------------
-    def _runtime(self) -> None:
-        """The profile's runtime on the timeline: the per-inference host work first (no unit
-        starts before it), the first unit converting nv12 camera input (graph inputs are
-        ready after it), and the CPU enqueueing the kernels of units without DMA one after
-        another (a kernel starts no earlier than its enqueue ends)."""
-        chip = self.ctx.chip
-        rt = chip.runtime
-        if rt is None:
-            return
-        t = 0.0
-        if rt.inference_overhead_us is not None and rt.inference_overhead_us.value > 0:
-            t = rt.inference_overhead_us.value / 1e3
-            self._runtime_event("inference overhead", "host", 0.0, t)
-        for lane in self.ctx.lanes:
-            self.free[lane.name] = t
-        if rt.input_conversion_ns_per_pixel is not None:
-            graph = self.ctx.problem.graph
-            pixels = sum(s[0] * s[2] * s[3] for s in map(graph.shape, graph.inputs)
-                         if len(s) == 4)
-            unit = chip.ordered_units[0]
-            lanes = [lane for lane in compute_lanes(unit)
-                     if any(x.name == lane for x in self.ctx.lanes)]
-            if pixels and lanes:
-                end = t + pixels * rt.input_conversion_ns_per_pixel.value / 1e6
-                for lane in lanes:
-                    self._runtime_event("nv12 input conversion", lane, t, end)
-                    self.free[lane] = end
-                self.input_ready = end
-        if rt.kernel_enqueue_us is not None:
-            step = rt.kernel_enqueue_us.value / 1e3
-            for w in self.ctx.works:
-                if w is not None and not w.staged:
-                    self._runtime_event(f"enqueue {w.cost.name}", "host", t, t + step, w.index)
-                    t += step
-                    self.enqueued[w.index] = t
-
-    def _runtime_event(self, name: str, lane: str, start: float, end: float,
-                       group: int = RUNTIME_GROUP) -> None:
-        self.events.append(Event(name, "runtime", lane, start, max(end, start + MIN_MS),
-                                 group, 0, detail="runtime"))
-        self.free[lane] = max(self.free[lane], end)
 
     # -- loads --------------------------------------------------------------------------------
     def _issue_time(self, i: int) -> float:
@@ -387,7 +348,8 @@ def build(ctx: Staging, spilled: frozenset[str] = frozenset(),
     sch = _Scheduler(ctx, spilled, no_prefetch, drained)
     sch.run()
     makespan = max((e.end_ms for e in sch.events), default=0.0)
-    events = sorted(sch.events, key=lambda e: (e.start_ms, _lane_order(ctx.lanes, e.lane),
+    order = {lane.name: i for i, lane in enumerate(ctx.lanes)}
+    events = sorted(sch.events, key=lambda e: (e.start_ms, order.get(e.lane, len(order)),
                                                e.end_ms))
     buffers = sch.buffers + sch.ddr_homes(makespan)
     tensors = sorted(set(sch.loaded) | set(sch.stored))
@@ -399,10 +361,3 @@ def build(ctx: Staging, spilled: frozenset[str] = frozenset(),
     return Timeline(ctx.plan, ctx.lanes, tuple(events), tuple(sch.spans), tuple(buffers),
                     ctx.layouts, tuple(sorted(spilled)), traffic, makespan,
                     MappingProxyType(busy))
-
-
-def _lane_order(lanes: tuple[Lane, ...], name: str) -> int:
-    for i, lane in enumerate(lanes):
-        if lane.name == name:
-            return i
-    return len(lanes)

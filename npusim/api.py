@@ -148,9 +148,10 @@ def report(timeline: Timeline) -> Report:
     real = [i for i, c in enumerate(p.groups) if not c.is_view]
     last = real[-1] if real else None
     rows, end = _runtime_rows(timeline, estimated, makespan)
+    spans = {g.index: g for g in timeline.groups}
     for i, c in enumerate(p.groups):
         start = end
-        span = timeline.span(i)
+        span = spans.get(i)
         if span is not None:
             end = max(end, span.compute_end_ms)
         if i == last:

@@ -163,20 +163,10 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
     views = [is_view(w, p) for w, p in zip(work, prec)]
     units: list[ComputeUnit | None] = [None] * len(nodes)
     for i, n in enumerate(nodes):
-        if views[i]:
-            continue
-        units[i] = assign_unit(n.op_type, n.name, chip, prec[i])
-        build = units[i].build
-        if build is None:
-            continue
-        if (prec[i] is Precision.INT8 and n.op_type in build.int8_fallback
-                and n.name not in (precisions or {})):
-            # an int8 build keeps this op in the higher precision (no int8 kernel)
-            prec[i] = build.fallback_precision
+        if not views[i]:
+            units[i], prec[i] = _as_built(n, chip, prec[i], n.name in (precisions or {}))
             chosen[n.name] = prec[i]
-            units[i] = assign_unit(n.op_type, n.name, chip, prec[i])
-        if n.op_type in units[i].build.in_place if units[i].build else ():
-            views[i], units[i] = True, None  # the builder elides it: no copy, no kernel
+            views[i] = units[i] is None  # the builder elides it: no copy, no kernel
     views = tuple(views)
     units = tuple(units)
     compute = tuple(None if v else compute_time(w, graph, u, math_precision(u, w, p), chip)
@@ -221,6 +211,23 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
                                   for t, lay in layouts.items()
                                   if lay.valid_bytes and lay.aligned_bytes != lay.valid_bytes}),
         estimated=MappingProxyType(chip.estimated_figures()))
+
+
+def _as_built(node, chip: Chip, precision: Precision, explicit: bool
+              ) -> tuple[ComputeUnit | None, Precision]:
+    """The unit that runs a node and the precision it runs at, as the unit's builder makes
+    it: an int8 build keeps its fallback ops in a higher precision (unless the user chose
+    the node's precision), and an op the builder runs in place has no unit (None)."""
+    unit = assign_unit(node.op_type, node.name, chip, precision)
+    build = unit.build
+    if build is None:
+        return unit, precision
+    if precision is Precision.INT8 and node.op_type in build.int8_fallback and not explicit:
+        precision = build.fallback_precision
+        unit = assign_unit(node.op_type, node.name, chip, precision)
+    if unit.build is not None and node.op_type in unit.build.in_place:
+        return None, precision
+    return unit, precision
 
 
 def _weight_chunk(graph: Graph, unit: ComputeUnit | None, read: Read) -> float:

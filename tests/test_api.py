@@ -35,11 +35,11 @@ def test_rows_tile_the_timeline_and_the_latency_is_its_makespan(chip, bert_path)
     real = [i for i, x in enumerate(groups) if not x.is_view]
     for i in real[:-1]:
         assert groups[i].end_ms == pytest.approx(max(ends[i], groups[i].start_ms))
-    # DDR bytes per frame are what the DMA / load-store events move
-    dma = sum(e.nbytes for e in events if e.kind != "compute")
-    direct = sum(t.bytes_moved for g in r.timeline.plan.groups for t in g.traffic
-                 if not r.timeline.span(r.timeline.plan.groups.index(g)).staged) \
-        if any(not s.staged for s in r.timeline.groups) else 0
+    # DDR bytes per frame are what the DMA events move, plus what units without DMA (the
+    # GPU) read and write themselves
+    dma = sum(e.nbytes for e in events if e.kind in ("load", "store"))
+    direct = sum(t.bytes_moved for s in r.timeline.groups if not s.staged
+                 for t in r.timeline.plan.groups[s.index].traffic)
     assert r.totals.ddr_bytes_per_frame == pytest.approx(dma + direct, abs=64)
 
 

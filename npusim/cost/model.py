@@ -219,6 +219,8 @@ class CostModel:
             sram_capacity_bytes=int(sram.capacity_bytes.value) if sram is not None else 0,
             recompute_macs=recompute_macs,
             resident=tuple(sorted(io.full_operands)) if tiling.weights == "resident" else (),
+            internal=tuple(t for i in compute_members for t in nodes[i].outputs
+                           if t in io.internal) if sram is not None else (),
             transition_ms=transition_ms)
 
     def _view_cost(self, members: tuple[int, ...]) -> OpCost:

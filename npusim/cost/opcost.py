@@ -76,6 +76,7 @@ class OpCost:
     sram_capacity_bytes: int = 0
     recompute_macs: int = 0
     resident: tuple[str, ...] = ()
+    internal: tuple[str, ...] = ()  # tensors a fused group keeps on chip between members
     transition_ms: float = 0.0  # handing inputs over from another unit (DLA <-> GPU)
 
     @property

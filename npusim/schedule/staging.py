@@ -156,13 +156,15 @@ class Staging:
         w_moved = sum(t.bytes_moved for t in weights)  # chunks carry each weight's share
         w.weight_share = [(t.tensor, t.bytes_moved / w_moved) for t in weights] if w_moved \
             else []
-        for out in self._internals(c):
+        for out in c.internal:  # what the plan keeps on chip between the members
             nbytes = self.problem.stored_bytes(out)
             per_tile = math.ceil(self.padded(out, nbytes) / tiles)
             w.internals.append(Xfer(self.unique(sram, out), out, "internal", 2 * per_tile,
                                     _align(per_tile, align), math.ceil(nbytes / tiles)))
-        resident = sum(x.size for x in w.steps[0].loads if x.until == steps - 1 and steps > 1
-                       or x.kind == "weight")
+        # what stays for the whole group: resident weights, and activations every tile
+        # needs whole (loaded at step 0, kept to the last step)
+        resident = sum(x.size for x in w.steps[0].loads
+                       if x.kind == "weight" or (steps > 1 and x.until == steps - 1))
         step_peak = max(sum(x.size for x in s.loads if x.kind != "weight")
                         + sum(x.size for x in s.stores) for s in w.steps)
         w.peak_estimate = resident + sum(x.size for x in w.internals) + 2 * step_peak
@@ -220,21 +222,6 @@ class Staging:
             w.steps[s].loads.append(Xfer(name, "", "weight-chunk", nbytes,
                                          _align(nbytes, align), nbytes, s,
                                          f"weights chunk {k + 1}/{chunks}", setup=k == 0))
-
-    def _internals(self, c: OpCost) -> list[str]:
-        """Tensors a fused group keeps on chip between its members."""
-        if c.sram_level is None:
-            return []
-        p = self.problem
-        stored = {t.tensor for t in c.stores}
-        out = []
-        for m in c.members:
-            i = p.index[m]
-            if p.is_view[i]:
-                continue
-            out += [t for t in p.graph.nodes[i].outputs
-                    if t and t not in stored and t not in p.outputs]
-        return out
 
     def _pipeline_tiles(self, unit: ComputeUnit, acts: list[Traffic], stores) -> int:
         """Row tiles that pipeline an in-flight op best: more tiles hide more of the first

@@ -133,11 +133,10 @@ class Timeline:
     def kernels_ms(self) -> float:
         """From the first group's compute to the last one's end: what a profiler's "GPU
         compute time" measures (waits between kernels included, runtime around them not)."""
-        spans = [g for g in self.groups]
-        if not spans:
+        if not self.groups:
             return 0.0
-        return (max(g.compute_end_ms for g in spans)
-                - min(g.compute_start_ms for g in spans))
+        return (max(g.compute_end_ms for g in self.groups)
+                - min(g.compute_start_ms for g in self.groups))
 
     def busy_ms(self, lane: str) -> float:
         """Time the lane spends on events in the frame."""
@@ -166,9 +165,7 @@ class Timeline:
     @property
     def spill_bytes(self) -> int:
         """DDR bytes moved because SRAM buffers were spilled (not in the plan's traffic)."""
-        spilled = set(self.spilled)
-        internal = {b.tensor for b in self.buffers if b.spilled and b.kind == "internal"
-                    and b.name in spilled}
+        internal = {b.tensor for b in self.buffers if b.spilled and b.kind == "internal"}
         return sum(t.loaded_bytes + t.stored_bytes for t in self.ddr_traffic
                    if t.tensor in internal)
 

@@ -119,12 +119,16 @@ def llm(model: ModelLike, chip: ChipLike, prompt_tokens: int = 128,
         prefill_shapes: Shapes = None, decode_shapes: Shapes = None,
         fusion: str = "dp") -> LlmReport:
     """Time to first token and tokens per second of a decoder exported with a KV cache
-    (past_key_values inputs): the prefill of `prompt_tokens` with an empty cache, and one
-    decode step with `cache_tokens` (default: the prompt) in the cache. The dims are bound by
-    their Hugging Face names unless `prefill_shapes` / `decode_shapes` say otherwise."""
+    (past_key_values inputs; `zoo:decoder` is one): the prefill of `prompt_tokens` with an
+    empty cache, and one decode step with `cache_tokens` (default: the prompt) in the cache.
+    The dims are bound by their Hugging Face names unless `prefill_shapes` / `decode_shapes`
+    say otherwise."""
     if prompt_tokens < 1 or (cache_tokens is not None and cache_tokens < 0):
         raise NpusimError("llm: --prompt must be at least 1 token and --cache at least 0")
     cache = prompt_tokens if cache_tokens is None else cache_tokens
+    if model == f"{ZOO_PREFIX}decoder":  # the zoo decoder with named dims, as HF exports it
+        from npusim.zoo.decoder import build_decoder
+        model = build_decoder(dynamic=True, weights="light")
     batch, seq, past = LLM_DIMS
     prefill_shapes = prefill_shapes or f"{batch}=1,{seq}={prompt_tokens},{past}=0"
     decode_shapes = decode_shapes or f"{batch}=1,{seq}=1,{past}={cache}"

@@ -175,11 +175,7 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
 
 def _llm(args: argparse.Namespace, console: Console) -> int:
     outputs.check_outputs(args.json, inputs=(args.model, args.chip))
-    model = args.model
-    if model == "zoo:decoder":  # the zoo decoder with named dims, as HF exports it
-        from npusim.zoo.decoder import build_decoder
-        model = build_decoder(dynamic=True, weights="light")
-    r = api.llm(model, args.chip, args.prompt, args.cache, args.precision,
+    r = api.llm(args.model, args.chip, args.prompt, args.cache, args.precision,
                 args.prefill_shapes, args.decode_shapes)
     bw = r.decode.timeline.plan.chip.dram.achieved_bandwidth_GBps * 1e9
     bound = bw / r.weight_bytes_per_token if r.weight_bytes_per_token else 0.0

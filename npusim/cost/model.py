@@ -206,7 +206,8 @@ class CostModel:
         kinds = [p.work[i].kind for i in compute_members]
         kind = next((k for k in kinds if k in (FusionKind.CONV, FusionKind.MATMUL)), kinds[0])
         return OpCost(
-            name=group_name(p.graph, members, self.sources), op_types=tuple(nodes[i].op_type for i in members),
+            name=group_name(p.graph, members, self.sources),
+            op_types=tuple(nodes[i].op_type for i in members),
             kind=kind, unit=unit.name, precision=precision, macs=macs,
             vector_ops=vector_ops, bytes_loaded=loaded, bytes_stored=stored,
             compute_ms=compute_ms, memory_ms=memory_ms, overhead_ms=overhead_ms,

@@ -10,15 +10,13 @@ from npusim.ir import Graph
 
 
 def group_name(graph: Graph, members: Sequence[int],
-               sources: Sequence[tuple[int, ...]] | None = None) -> str:
+               sources: Sequence[tuple[int, ...]]) -> str:
     """ONNX node names joined with `+` along data flow and `||` between sibling chains
     (ops in one group that only share an input). `sources[i]`: the nodes whose outputs node
-    i reads (computed from the graph when not given)."""
+    i reads (`producer_indices`, computed once per graph)."""
     nodes = graph.nodes
     if len(members) == 1:
         return nodes[members[0]].name
-    if sources is None:
-        sources = producer_indices(graph)
     inside = set(members)
     parent = {i: i for i in members}
 

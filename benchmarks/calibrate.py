@@ -15,6 +15,8 @@ they are the honest estimate of the error on a model npusim has not seen.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -85,10 +87,16 @@ def set_value(dump: dict, path: tuple[str, ...], value: float) -> None:
                       "calibrated": "fit in progress"}
 
 
+@functools.lru_cache(maxsize=None)
+def _dumped(name: str) -> dict:
+    """A bundled profile as data, read once per chip (each evaluation copies it)."""
+    return load_chip(name).model_dump(mode="json")
+
+
 def chip_with(name: str, values: dict[tuple, float]) -> Chip:
     """The bundled chip with fitted values set; a key is a profile path, or (path, chips)
     for a constant that applies to some chips of the group only."""
-    dump = load_chip(name).model_dump(mode="json")
+    dump = copy.deepcopy(_dumped(name))
     for key, value in values.items():
         path, chips = key if isinstance(key[0], tuple) else (key, ())
         if not chips or name in chips:

@@ -8,7 +8,6 @@ so the exact `dp` is never worse than `none`, `rules` or `greedy`.
 from __future__ import annotations
 
 import math
-
 import time
 
 from npusim.cost import CostModel, OpCost, Problem, by_ddr, by_latency

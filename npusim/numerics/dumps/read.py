@@ -61,8 +61,9 @@ def open_dump(path: str | Path, what: str) -> Dump:
     tensors = [e for e in entries if e.is_file() and e.suffix in TENSOR_SUFFIXES]
     listed_here = manifest is not None and all(
         (p / e.file).exists() for e in manifest.layers)
-    if tensors or listed_here:
-        return Dump(p, (Frame(None, p, manifest),), False)
+    subs = [e for e in entries if e.is_dir() or (e.is_file() and e.suffix == ".npz")]
+    if tensors or listed_here or (manifest is not None and not subs):
+        return Dump(p, (Frame(None, p, manifest),), False)   # a missing file is named later
     frames = []
     for e in entries:
         if e.name in MANIFEST_NAMES:

@@ -131,6 +131,8 @@ def test_raw_int8_dumps_are_dequantized_with_their_scales(tmp_path):
     signal = float(np.sum(ref.astype(np.float64) ** 2))      # 10.875
     assert act.max_abs_error == pytest.approx(0.25)
     assert act.sqnr_db_median == pytest.approx(10 * math.log10(signal / 0.0625))
+    # the error sits where ref is 0: ref . sim = |ref|^2, |sim|^2 = |ref|^2 + 0.0625
+    assert act.cosine_median == pytest.approx(math.sqrt(signal / (signal + 0.0625)), abs=1e-12)
     assert logits.sqnr_db_median == math.inf
     assert r.first_divergent_layer is None        # 22.4 dB, cosine 0.9971: within the bounds
 

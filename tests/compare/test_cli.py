@@ -46,6 +46,10 @@ def test_numerics_dump_against_itself_and_a_perturbed_copy(tmp_path, capsys):
     same = json.loads((tmp_path / "same.json").read_text())
     assert same["first_divergent_layer"] is None
     assert all(x["sqnr_db_median"] == "inf" for x in same["layers"])
+    # a second dump into the same folder replaces the first
+    assert main(["numerics", str(tmp_path / "m.onnx"), "--inputs", str(tmp_path / "x.npz"),
+                 "--no-layerwise", "--dump", str(d)]) == 0
+    assert (d / "manifest.yaml").read_text() == manifest
     bad = tmp_path / "bad"
     shutil.copytree(d, bad)
     c2 = next(bad.glob("*_c2.npy"))
@@ -118,6 +122,11 @@ def _cases(tmp_path):
         "layers: !!python/object/apply:os.system ['true']\n")
     cases["yaml tag"] = (["compare", str(tmp_path / "ref.npz"), str(tmp_path / "hostile")],
                          "not valid YAML")
+    (tmp_path / "board").mkdir()
+    (tmp_path / "board" / "manifest.yaml").write_text("layers:\n  - {name: t, file: t.npy}\n")
+    cases["dump over a board dump"] = (["numerics", str(tmp_path / "ref.npz"), "--inputs",
+                                        str(tmp_path / "ref.npz"), "--dump",
+                                        str(tmp_path / "board")], "is no earlier npusim dump")
     cases["dump into a file"] = (["numerics", str(tmp_path / "ref.npz"), "--inputs",
                                   str(tmp_path / "ref.npz"), "--dump", str(outside)],
                                  "it is a file, not a folder")

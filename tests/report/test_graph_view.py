@@ -8,7 +8,6 @@ import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pytest
 from onnx import helper, numpy_helper
 
 from npusim import api

@@ -8,8 +8,8 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, \
-    model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from npusim.errors import NumericsError
 from npusim.hw.yaml_file import read_yaml

@@ -18,6 +18,7 @@ from npusim.ir import Graph
 from npusim.numerics.dumps.manifest import MANIFEST_NAMES, find_manifest, read_manifest
 
 MANIFEST = "manifest.yaml"
+HEADER = "# per-layer tensors written by npusim numerics --dump\n"
 
 
 def check_dump_folder(folder: str | os.PathLike) -> Path:
@@ -33,9 +34,9 @@ def check_dump_folder(folder: str | os.PathLike) -> Path:
             raise NumericsError(f"cannot dump to '{p}': folder '{p.resolve().parent}' does "
                                 "not exist")
         return p
-    if any(not e.name.startswith(".") for e in p.iterdir()) and find_manifest(p) is None:
-        raise NumericsError(f"cannot dump to '{p}': the folder holds files and no npusim "
-                            "manifest; give a new or empty folder")
+    if any(not e.name.startswith(".") for e in p.iterdir()) and not _ours(p):
+        raise NumericsError(f"cannot dump to '{p}': the folder holds files and is no earlier "
+                            "npusim dump; give a new or empty folder")
     outputs.check_output(p / MANIFEST)
     return p
 
@@ -65,8 +66,7 @@ def write_dump(folder: str | os.PathLike,
     if not entries:
         raise NumericsError(f"cannot dump to '{p}': the run produced no per-layer tensors")
     doc = {"format": "npusim-dump", "version": 1, "layout": "NCHW", "layers": entries}
-    outputs.write_text(p / MANIFEST, "# per-layer tensors written by npusim numerics --dump\n"
-                       + yaml.safe_dump(doc, sort_keys=False, width=100))
+    outputs.write_text(p / MANIFEST, HEADER + yaml.safe_dump(doc, sort_keys=False, width=100))
     for name in old - {e["file"] for e in entries} - set(MANIFEST_NAMES):
         stale = p / name
         if stale.is_file() and stale.resolve().parent == p.resolve():
@@ -74,12 +74,21 @@ def write_dump(folder: str | os.PathLike,
     return p
 
 
+def _ours(p: Path) -> bool:
+    """An earlier `--dump` (its manifest starts with our header): only such a folder is
+    replaced, so a board's dump is never overwritten."""
+    try:
+        with open(p / MANIFEST, encoding="utf-8") as f:
+            return f.read(len(HEADER)) == HEADER and find_manifest(p) == p / MANIFEST
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _old_files(p: Path) -> set[str]:
-    found = find_manifest(p) if p.is_dir() else None
-    if found is None:
+    if not (p.is_dir() and _ours(p)):
         return set()
     try:
-        return {e.file for e in read_manifest(found).layers}
+        return {e.file for e in read_manifest(p / MANIFEST).layers}
     except NumericsError:
         return set()
 

@@ -43,6 +43,8 @@ def test_numerics_dump_against_itself_and_a_perturbed_copy(tmp_path, capsys):
     assert [ln.split(": ")[1] for ln in manifest.splitlines() if ln.startswith("- name")] \
         == ["r1", "c2", "y"]
     assert main(["compare", str(d), str(d), "--json", str(tmp_path / "same.json")]) == 0
+    assert main(["compare", str(d), str(d), "--json", str(tmp_path / "again.json")]) == 0
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "same.json").read_bytes()
     same = json.loads((tmp_path / "same.json").read_text())
     assert same["first_divergent_layer"] is None
     assert all(x["sqnr_db_median"] == "inf" for x in same["layers"])

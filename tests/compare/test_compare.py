@@ -175,3 +175,17 @@ def test_nan_in_a_dump_is_a_divergence_not_a_crash(tmp_path):
     r = compare_dumps(str(tmp_path / "r.npz"), str(tmp_path / "s.npz"))
     assert r.first_divergent_layer == "block1"
     assert r.frames[0].layers[1].nonfinite == 1
+
+
+def test_frames_as_npz_files_pair_by_stem(tmp_path):
+    for side in ("ref", "sim"):
+        (tmp_path / side).mkdir()
+    for i in (1, 2, 10):                      # natural order: 1, 2, 10
+        ref = _layers(i)
+        sim = dict(ref, head=ref["head"] * 0.5 + 3.0) if i == 10 else ref
+        np.savez(tmp_path / "ref" / f"cam{i}.npz", **ref)
+        np.savez(tmp_path / "sim" / f"cam{i}.npz", **sim)
+    r = compare_dumps(str(tmp_path / "ref"), str(tmp_path / "sim"))
+    assert [f.frame for f in r.frames] == ["cam1", "cam2", "cam10"]
+    assert [f.first_divergent_layer for f in r.frames] == [None, None, "head"]
+    assert r.first_divergent_layer == "head"

@@ -130,6 +130,13 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         from npusim.numerics import cli as numerics_cli
         numerics_cli.add_arguments(n)
         n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
+
+    cm = sub.add_parser("compare", help="per-layer agreement of two tensor dumps (board, "
+                        "another tool, numerics --dump): cosine, SQNR, first divergent layer")
+    if command in (None, "compare"):
+        from npusim.numerics.dumps import cli as compare_cli
+        compare_cli.add_arguments(cm)
+        cm.set_defaults(run=lambda a, con: compare_cli.main(a, con))
     return p
 
 

@@ -15,6 +15,7 @@ from npusim.ir import DType, Graph, Tensor
 from npusim.ir.passes import canonicalize
 from npusim.numerics import analysis
 from npusim.numerics.divergence import divergences
+from npusim.numerics.dumps.write import dump_run
 from npusim.numerics.executor import check_feeds, execute
 from npusim.numerics.fusion import fuse
 from npusim.numerics.load import is_quantized, load_model
@@ -37,7 +38,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
                  npu: NpuShift | None = None, accumulate: str = "fp32",
                  on_overflow: str = "raise", layerwise: bool = True,
                  target_sqnr_db: float | None = None, keep_precision: str = "fp16",
-                 max_keep: int = 16, reference: bool = True) -> NumericsResult:
+                 max_keep: int = 16, reference: bool = True,
+                 dump: str | os.PathLike | None = None) -> NumericsResult:
     """Run `model` on `inputs` in `precision` under requantization `scheme`.
 
     A QDQ or QOperator model runs as quantized (precision is the model's own); a float model
@@ -45,6 +47,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     int16, or cast for fp16 / bf16 / fp8. `target_sqnr_db` asks for a mixed-precision
     suggestion: the fewest layers to keep in `keep_precision`. `reference=False` returns the
     quantized outputs only (no float reference run, no per-layer table), several times faster.
+    `dump` names a folder that receives every layer's simulated tensor (`npusim compare`).
     """
     check_scheme(scheme)
     if precision not in PRECISIONS:
@@ -69,13 +72,14 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
                              calibration if calibration is not None else [feeds], cfg)
         label = precision
     else:
-        return _run_float(graph, feeds, precision, settings, scheme)
+        return _run_float(graph, feeds, precision, settings, scheme, dump)
 
     fgraph = analysis.strip_qdq(qdq)
     qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref",
                   ort_patterns=scheme == "ort")
     ctx = Context(settings)
     qvalues = execute(qgraph, feeds, ctx)
+    dump_run(dump, qgraph, qvalues, qdq, graph)
     diverging = divergences(qgraph, qvalues, measure=reference) if scheme == "ort" else ()
     if diverging:
         notes.append("not bit-exact float ops (see divergence): " + ", ".join(
@@ -140,8 +144,8 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
                           current >= target)
 
 
-def _run_float(graph: Graph, feeds, precision: str, settings: Settings, scheme: str
-               ) -> NumericsResult:
+def _run_float(graph: Graph, feeds, precision: str, settings: Settings, scheme: str,
+               dump=None) -> NumericsResult:
     """fp32 reference, fp16 with native half arithmetic, bf16 / fp8 as rounding casts."""
     ref = execute(graph, feeds, Context(Settings()))
     if precision == "fp32":
@@ -151,6 +155,7 @@ def _run_float(graph: Graph, feeds, precision: str, settings: Settings, scheme: 
                                         for k, v in feeds.items()}, Context(settings))
     else:
         low = _run_cast(graph, feeds, precision, settings)
+    dump_run(dump, graph, low)
     outputs = {o: np.asarray(low[o]) for o in graph.outputs}
     refs = {o: ref[o] for o in graph.outputs}
     out_sqnr = {o: sqnr_db(refs[o], outputs[o]) for o in outputs

@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import zipfile
-from pathlib import Path
-
-import numpy as np
 
 from npusim.cli_types import count, finite
 from npusim.errors import NumericsError
 from npusim.numerics.api import PRECISIONS, run_numerics
+from npusim.numerics.dumps.write import check_dump_folder
+from npusim.numerics.npz import load_npz
 from npusim.numerics.requant import SCHEMES
 
 
@@ -34,74 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the layerwise (only-this-layer-quantized) runs")
     parser.add_argument("--json", help="write the full result as JSON here")
     parser.add_argument("--top", type=count, default=0, help="print only the N worst layers")
-
-
-MAX_NPZ_BYTES = 4 << 30   # decompressed; more is a zip bomb or the wrong file
-
-
-def load_npz(path: str, what: str) -> dict[str, np.ndarray]:
-    """Arrays of an .npz file by name, never unpickled; a missing, corrupt, pickled, oversized
-    or non-numeric file is a user error naming the file and the array."""
-    p = Path(path)
-    if p.is_dir():
-        raise NumericsError(f"{what} file '{p}' is a folder, not an .npz file")
-    if not p.is_file():
-        raise NumericsError(f"{what} file '{p}' does not exist")
-    bad = f"{what} file '{p}'"
-    try:
-        z = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise NumericsError(f"{bad} is not a readable .npz: {_npz_reason(e)}") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise NumericsError(f"{bad} holds one bare array, not named arrays; save it with "
-                            "numpy.savez(file, INPUT_NAME=array)")
-    with z:
-        try:
-            _check_npz_members(z, bad)
-            arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-            raise NumericsError(f"{bad} is not a readable .npz: {_npz_reason(e)}") from None
-    for name, a in arrays.items():
-        if not isinstance(a, np.ndarray):
-            raise NumericsError(f"{bad}: member '{name}' is not a numpy array")
-        if a.dtype.kind not in "biuf":
-            raise NumericsError(f"{bad}: array '{name}' has dtype {a.dtype}; give numbers "
-                                "(bool, int, uint or float)")
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            raise NumericsError(f"{bad}: array '{name}' holds {np.count_nonzero(~np.isfinite(a))}"
-                                " NaN or infinite values")
-    return arrays
-
-
-def _check_npz_members(z, bad: str) -> None:
-    """Every member's declared shape fits the bytes it has, and all fit MAX_NPZ_BYTES, checked
-    from the headers before any array is allocated."""
-    total = 0
-    for info in z.zip.infolist():
-        if not info.filename.endswith(".npy"):
-            raise NumericsError(f"{bad}: member '{info.filename}' is not a .npy array")
-        total += info.file_size
-        if total > MAX_NPZ_BYTES:
-            raise NumericsError(f"{bad} holds more than {MAX_NPZ_BYTES >> 30} GiB of arrays")
-        with z.zip.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = reader(f)
-        if dtype.hasobject:
-            raise NumericsError(f"{bad}: array '{info.filename[:-4]}' holds Python objects, "
-                                "which npusim never loads")
-        if math.prod(shape) * dtype.itemsize > info.file_size:
-            raise NumericsError(f"{bad}: array '{info.filename[:-4]}' declares shape "
-                                f"{tuple(shape)} but holds fewer bytes; the file is corrupt")
-
-
-def _npz_reason(e: Exception) -> str:
-    text = str(e)
-    if "pickle" in text:
-        return ("it is neither an .npz nor a .npy file (numpy would have to unpickle it, which "
-                "npusim never does)")
-    return text or type(e).__name__
+    parser.add_argument("--dump", metavar="DIR", help="write every layer's simulated tensor here "
+                        "(one .npy per layer + manifest.yaml) for npusim compare")
 
 
 def _calibration(path: str | None):
@@ -128,11 +60,14 @@ def main(args: argparse.Namespace, console) -> int:
 
     from npusim import outputs
     outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration))
+    if args.dump is not None:
+        check_dump_folder(args.dump)
     inputs = load_npz(args.inputs, "inputs")
     result = run_numerics(args.model, inputs, shapes=args.shapes, scheme=args.scheme,
                           precision=args.precision, calibration=_calibration(args.calibration),
                           method=args.method, accumulate=args.accumulate,
-                          layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr)
+                          layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr,
+                          dump=args.dump)
     table = Table(title=f"{result.model}: {result.precision}, scheme {result.scheme}")
     for col in ("layer", "op", "SQNR dB", "cosine", "max |err|", "sat", "sat %",
                 "layerwise out SQNR dB"):

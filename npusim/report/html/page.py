@@ -13,6 +13,7 @@ from npusim.errors import NpusimError
 from npusim.ir import Precision
 from npusim.report.html.assets import _CSS, _JS
 from npusim.report.html.collect import ReportInputs, collect
+from npusim.report.html.graph import graph_view
 from npusim.report.html.panels import _memory, _numerics_section, _strategies
 from npusim.report.html.pieces import _provenance, _star
 from npusim.report.html.sections import _breakdown, _layers, _roofline
@@ -28,6 +29,7 @@ def render_html(data: ReportInputs) -> str:
         ("summary", "Summary", _summary(data, estimated)),
         ("breakdown", "Latency breakdown", _breakdown(data, estimated)),
         ("layers", "Layers", _layers(r, estimated)),
+        ("graph", "Graph", graph_view(r)),
         ("roofline", "Roofline and fusion strategies",
          f'<div class="grid2">{_roofline(data, estimated)}'
          f'<div id="strategies">{_strategies(data, estimated)}</div></div>'),

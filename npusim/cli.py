@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import __version__, api, outputs
-from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.cli_args import add_fusion_args, add_model_args, precisions_of
 from npusim.errors import NpusimError
 
 EXIT_USER_ERROR = 2
@@ -135,9 +135,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, summary_line, to_csv, to_json
-    outputs.check_outputs(args.json, args.csv, args.trace, inputs=(args.model, args.chip))
+    outputs.check_outputs(args.json, args.csv, args.trace,
+                          inputs=(args.model, args.chip, args.precision_map))
     problem = api.prepare(args.model, args.chip, args.shapes, args.precision,
-                          outputs=args.outputs)
+                          precisions_of(args), outputs=args.outputs)
     for note in problem.graph.notes:
         print(f"npusim: note: {note}", file=sys.stderr)
     report = api.simulate(problem, fusion=args.fusion, objective=args.objective)
@@ -145,6 +146,10 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         console.print(escape(summary_line(report)))
     else:
         console.print(layer_table(report, show_views=args.all, members=args.members))
+        from npusim.precision.notes import float_layers_line
+        line = float_layers_line(report)
+        if line:
+            console.print(escape(line))
     if args.json:
         _write(args.json, to_json(report))
     if args.csv:
@@ -158,15 +163,17 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 
 def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
-    outputs.check_outputs(args.json, inputs=(args.model, args.chip))
+    outputs.check_outputs(args.json, inputs=(args.model, args.chip, args.precision_map))
     if args.compare:
         timelines = api.compare(args.model, args.chip, args.shapes, args.precision,
-                                args.objective, outputs=args.outputs)
+                                args.objective, outputs=args.outputs,
+                                precisions=precisions_of(args))
         console.print(compare_table(timelines))
     else:
         timelines = (api.schedule(api.plan(args.model, args.chip, args.shapes, args.precision,
                                            args.fusion, args.objective,
-                                           outputs=args.outputs)),)
+                                           outputs=args.outputs,
+                                           precisions=precisions_of(args))),)
         console.print(plan_table(timelines[0], members=args.members))
     if args.json:
         _write(args.json, plan_json(timelines))

@@ -38,13 +38,14 @@ class ReportInputs:
 
 def collect(model, chip, shapes=None, precision: str = "int8", fusion: str = "dp",
             objective: str = "latency", inputs: Mapping[str, np.ndarray] | None = None,
-            target_sqnr_db: float | None = None, outputs: str | None = None) -> ReportInputs:
+            target_sqnr_db: float | None = None, outputs: str | None = None,
+            precisions: Mapping[str, str] | None = None) -> ReportInputs:
     """Run simulate (via the strategy comparison), memory layout and, with `inputs`, numerics."""
     from npusim import api
     if fusion not in STRATEGIES:
         raise NpusimError(f"unknown fusion strategy '{fusion}'; use one of "
                           f"{', '.join(STRATEGIES)}")
-    prepared = api.prepare(model, chip, shapes, precision, outputs=outputs)
+    prepared = api.prepare(model, chip, shapes, precision, precisions, outputs=outputs)
     timelines = api.compare(prepared, objective=objective)
     # the layer table, the strategy rows and the memory picture all use the same timeline
     chosen = next(tl for tl in timelines if tl.plan.strategy == fusion)
@@ -57,16 +58,17 @@ def collect(model, chip, shapes=None, precision: str = "int8", fusion: str = "dp
         problem = " ".join(str(e).split())
     numerics = None
     if inputs is not None:
-        numerics = _numerics(model, inputs, shapes, precision, target_sqnr_db)
+        numerics = _numerics(model, inputs, shapes, precision, target_sqnr_db, precisions)
     return ReportInputs(report, timelines, hw, memory_map, problem, numerics)
 
 
-def _numerics(model, inputs, shapes, precision: str, target_sqnr_db: float | None):
+def _numerics(model, inputs, shapes, precision: str, target_sqnr_db: float | None,
+              precisions=None):
     from npusim.numerics import PRECISIONS, run_numerics
     if isinstance(model, str) and model.startswith("zoo:"):
         from npusim import zoo
         model = zoo.build(model[len("zoo:"):])  # numerics needs real weight values
     return run_numerics(model, inputs, shapes=shapes,
                         precision=precision if precision in PRECISIONS else "int8",
-                        target_sqnr_db=target_sqnr_db)
+                        target_sqnr_db=target_sqnr_db, precisions=precisions)
 

@@ -130,6 +130,13 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         from npusim.numerics import cli as numerics_cli
         numerics_cli.add_arguments(n)
         n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
+
+    pr = sub.add_parser("precision", help="accuracy vs latency: move the worst layers to "
+                        "int16 / fp16, Pareto table and plot, write the chosen precision map")
+    if command in (None, "precision"):
+        from npusim.precision import cli as precision_cli
+        precision_cli.add_arguments(pr)
+        pr.set_defaults(run=precision_cli.main)
     return p
 
 

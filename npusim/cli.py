@@ -129,7 +129,9 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in (None, "numerics"):
         from npusim.numerics import cli as numerics_cli
         numerics_cli.add_arguments(n)
-        n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
+        from npusim.precision import groups as numerics_groups
+        numerics_groups.add_arguments(n)   # --precision-map, --keep, --chip, --group
+        n.set_defaults(run=numerics_groups.main)
 
     pr = sub.add_parser("precision", help="accuracy vs latency: move the worst layers to "
                         "int16 / fp16, Pareto table and plot, write the chosen precision map")

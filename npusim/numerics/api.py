@@ -21,7 +21,7 @@ from npusim.numerics.load import is_quantized, load_model
 from npusim.numerics.metrics import sqnr_db
 from npusim.numerics.ops.context import Context, Settings
 from npusim.numerics.quant import cast_float
-from npusim.numerics.mixed import keep_float_layers, quantize_mixed
+from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
 from npusim.numerics.quantizer import config_for
 from npusim.numerics.requant import NpuShift, check_scheme
 from npusim.numerics.result import MixedPrecision, NumericsResult
@@ -100,6 +100,9 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     out_sqnr = {o: sqnr_db(refs[o], outputs[o]) for o in outputs
                 if outputs[o].dtype.kind == "f"}
     rows = analysis.graphwise_rows(qgraph, qdq, qvalues, fvalues, ctx, label)
+    if precisions and not is_quantized(graph):
+        wide = split_map(qdq, precisions, "precision map")[0]
+        rows = [{**d, "precision": "int16"} if d["name"] in wide else d for d in rows]
     lw = analysis.layerwise(qgraph, fgraph, qdq, qvalues, fvalues, settings) if layerwise else {}
     table = analysis.as_rows(rows, lw)
     worst = _rank(table)

@@ -122,16 +122,20 @@ def _fmt(v, digits=2):
     return f"{v:.{digits}f}"
 
 
-def main(args: argparse.Namespace, console) -> int:
+def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
+    """Run, print the table, write --json; `precisions` is a precision map (layer -> int16 /
+    fp16 / fp32) and `after(result)` prints more below the table."""
     from rich.table import Table
 
     from npusim import outputs
-    outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration))
+    outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration,
+                                             getattr(args, "precision_map", None)))
     inputs = load_npz(args.inputs, "inputs")
     result = run_numerics(args.model, inputs, shapes=args.shapes, scheme=args.scheme,
                           precision=args.precision, calibration=_calibration(args.calibration),
                           method=args.method, accumulate=args.accumulate,
-                          layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr)
+                          layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr,
+                          precisions=precisions)
     table = Table(title=f"{result.model}: {result.precision}, scheme {result.scheme}")
     for col in ("layer", "op", "SQNR dB", "cosine", "max |err|", "sat", "sat %",
                 "layerwise out SQNR dB"):
@@ -159,6 +163,8 @@ def main(args: argparse.Namespace, console) -> int:
         measured = ("" if d.mismatched is None else
                     f": {d.mismatched} of {d.total} floats differ, up to {d.max_ulp} ulp")
         console.print(f"not bit-exact: {d.layer} ({d.op_type}){measured}")
+    if after is not None:
+        after(result)
     if args.json:
         outputs.write_text(args.json, json.dumps(result.to_dict(), sort_keys=True, indent=1))
     return 0

@@ -10,6 +10,7 @@ from npusim.ir import FusionKind, Graph, OpWork, Precision
 _Q, _DQ = "QuantizeLinear", "DequantizeLinear"
 _FUSED_AFTER = frozenset({"Relu", "Clip"})   # fused into the integer op before them
 _FLOATS = (Precision.FP16, Precision.FP32, Precision.BF16)
+_WEIGHTED = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 
 
 def qdq_precisions(graph: Graph, chip: Chip, default: Precision,
@@ -69,8 +70,12 @@ def _has_float_activation(graph: Graph, node) -> bool:
 
 
 def _inputs_quantized(graph: Graph, node, source, integer: set[int]) -> bool:
-    for t in node.inputs:
-        if not t or graph.tensor(t).is_constant or not graph.tensor(t).dtype.is_float:
+    for k, t in enumerate(node.inputs):
+        if not t or not graph.tensor(t).dtype.is_float:
+            continue
+        if graph.tensor(t).is_constant:
+            if k == 1 and node.op_type in _WEIGHTED:
+                return False  # float weights read as they are: the quantizer left it float
             continue
         src = source(t)
         if src is None:

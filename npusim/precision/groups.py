@@ -31,7 +31,7 @@ class GroupRow:
 
 def group_rows(report: Report, numerics) -> tuple[GroupRow, ...]:
     """Every non-view group of `report` with the `numerics` (a NumericsResult) layers whose
-    nodes it holds; a numerics layer belongs to the group holding its first node."""
+    nodes it holds (a numerics layer belongs to the group holding its first node)."""
     owner: dict[str, int] = {}
     groups = [r for r in report.layers if r.bound_by not in ("view", "runtime")]
     for i, g in enumerate(groups):
@@ -40,11 +40,11 @@ def group_rows(report: Report, numerics) -> tuple[GroupRow, ...]:
             for piece in m.split("+"):       # an original node merged into one (conv+bn)
                 owner.setdefault(piece, i)
     inside: dict[int, list] = {}
+    last = 0
     for layer in numerics.layers:
-        for node in (layer.name, *layer.nodes):
-            if node in owner:
-                inside.setdefault(owner[node], []).append(layer)
-                break
+        # a layer of ops the plan treats as views (Flatten) joins the group before it
+        last = next((owner[n] for n in (layer.name, *layer.nodes) if n in owner), last)
+        inside.setdefault(last, []).append(layer)
     out = []
     for i, g in enumerate(groups):
         ls = inside.get(i, [])

@@ -79,8 +79,11 @@ def high_precision(chip: Chip) -> str:
 
 def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_moves: int = 8,
            target_sqnr_db: float | None = None, latency_budget_ms: float | None = None,
-           fusion: str = "dp", scheme: str = "ort") -> Search:
-    """Price and measure all-int8, the worst 1..`max_moves` layers moved, and all-high."""
+           fusion: str = "dp", scheme: str = "ort",
+           ranking: tuple[str, ...] | None = None) -> Search:
+    """Price and measure all-int8, the worst 1..`max_moves` layers moved, and all-high.
+    `ranking` (worst first, as `worst_layers` of an int8 `run_numerics`) skips the layerwise
+    runs that rank the layers, e.g. when one model is searched on several chips."""
     from npusim.numerics import run_numerics
     if target_sqnr_db is not None and latency_budget_ms is not None:
         raise NpusimError("give --target-sqnr or --latency-budget-ms, not both")
@@ -95,9 +98,11 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     ref = {o: v for o, v in reference.outputs.items() if v.dtype.kind == "f"}
     if not ref:
         raise NpusimError(f"{name}: no float output to measure the SQNR of")
-    ranked = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="int8")
+    if ranking is None:
+        ranking = run_numerics(proto, inputs, shapes=shapes, scheme=scheme,
+                               precision="int8").worst_layers
     cost_names = {n.name for n in graph.nodes}
-    ranking = tuple(n for n in ranked.worst_layers if n in cost_names)
+    ranking = tuple(n for n in ranking if n in cost_names)
 
     def measure(label, moved, precisions, precision="int8"):
         report = api.simulate(api.prepare(graph, hw, precision=precision,

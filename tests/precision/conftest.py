@@ -40,12 +40,15 @@ def searched(cnn, cnn_inputs, bert_inputs):
 
     def get(model: str, chip: str):
         if (model, chip) not in cache:
+            # one model ranks its layers once, whatever the chip (the ranking is numerics)
+            other = next((s for (m, _), s in cache.items() if m == model), None)
+            ranking = other.ranking if other is not None else None
             if model == "cnn":
                 cache[model, chip] = search(cnn, chip, cnn_inputs, max_moves=3,
                                             target_sqnr_db=35.0 if chip == "j5" else None,
-                                            fusion="greedy")
+                                            fusion="greedy", ranking=ranking)
             else:
                 cache[model, chip] = search(BERT, chip, bert_inputs, shapes=BERT_SHAPES,
-                                            max_moves=3, fusion="greedy")
+                                            max_moves=3, fusion="greedy", ranking=ranking)
         return cache[model, chip]
     return get

@@ -32,6 +32,7 @@ class ReportInputs:
     memory_map: object | None               # npusim.schedule.MemoryMap, None if unavailable
     memory_problem: str | None              # why the memory map is missing
     numerics: object | None                 # npusim.numerics.NumericsResult when inputs given
+    tradeoff: object | None = None          # npusim.precision.search.Search (int8 + inputs)
 
 
 # -- gathering ---------------------------------------------------------------------------------
@@ -59,7 +60,13 @@ def collect(model, chip, shapes=None, precision: str = "int8", fusion: str = "dp
     numerics = None
     if inputs is not None:
         numerics = _numerics(model, inputs, shapes, precision, target_sqnr_db, precisions)
-    return ReportInputs(report, timelines, hw, memory_map, problem, numerics)
+    tradeoff = None
+    if numerics is not None and precision == "int8" and not precisions and \
+            numerics.precision == "int8":  # a float model quantized here: search the trade-off
+        from npusim.precision.search import search
+        tradeoff = search(model, hw, inputs, shapes=shapes, max_moves=4, fusion=fusion,
+                          ranking=numerics.worst_layers)
+    return ReportInputs(report, timelines, hw, memory_map, problem, numerics, tradeoff)
 
 
 def _numerics(model, inputs, shapes, precision: str, target_sqnr_db: float | None,

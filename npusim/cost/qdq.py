@@ -59,8 +59,13 @@ def qdq_precisions(graph: Graph, chip: Chip, default: Precision,
     out = {}
     for i in compute:
         n = nodes[i]
-        out[n.name] = (_integer_precision(graph, n, source, default) if i in integer
-                       else float_precision(chip, n.op_type))
+        if i in integer:
+            p = _integer_precision(graph, n, source, default)
+            if not any(u.runs(n.op_type) and p in u.macs_per_cycle for u in chip.ordered_units):
+                p = default  # int16 Q/DQ on a chip without int16: priced at the default
+            out[n.name] = p
+        else:
+            out[n.name] = float_precision(chip, n.op_type)
     return {k: v for k, v in out.items() if v is not default}
 
 

@@ -62,3 +62,22 @@ def test_table_names_the_float_layers(qdq_models, capsys):
     assert "2 node(s) of this QDQ model sit outside Q/DQ and run in float" in out
     for name in EXCLUDED:
         assert name in out.split("sit outside Q/DQ")[1]
+
+
+def test_int16_qdq_layer_is_priced_at_int16():
+    # A conv between int16 Q/DQ (64 -> 64 channels, 3x3, 56 x 56): on J5 the BPU's int16
+    # rate, 115,605,504 MACs / (2 cores x 8192 x 1 GHz) = 7.056 us, and on the Orin GPU,
+    # which has no int16 MACs, the default int8.
+    from npusim.ir.passes import canonicalize
+    from npusim.numerics.mixed import quantize_mixed, to_onnx
+    from npusim.numerics.quantizer import config_for
+    from tests.precision.test_cost import _conv
+    g = canonicalize(_conv())
+    x = {"x": np.random.default_rng(0).standard_normal((1, 64, 56, 56)).astype(np.float32)}
+    model = to_onnx(quantize_mixed(g, [x], config_for("ort", "int16"), None))
+    j5 = api.simulate(model, "j5", fusion="none")
+    conv = next(r for r in j5.layers if "conv" in r.members)
+    assert (conv.unit, conv.precision) == ("bpu", "int16")
+    assert conv.compute_ms == pytest.approx(7.056e-3, rel=1e-9)
+    orin = api.simulate(model, "orin-agx-gpu", fusion="none")
+    assert next(r for r in orin.layers if "conv" in r.members).precision == "int8"

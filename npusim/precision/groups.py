@@ -85,7 +85,9 @@ def add_arguments(n: argparse.ArgumentParser) -> None:
     n.add_argument("--group", action="store_true",
                    help="also print the table per fused group of the plan on --chip: "
                    "latency and accuracy on one row")
-    n.add_argument("--fusion", default="dp", help="with --group: the fusion strategy")
+    from npusim.fusion import STRATEGIES
+    n.add_argument("--fusion", default="dp", choices=STRATEGIES,
+                   help="with --group: the fusion strategy")
 
 
 def main(args: argparse.Namespace, console) -> int:

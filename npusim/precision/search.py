@@ -94,6 +94,10 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     proto = _float_model(model)
     name = _name(model, proto)
     graph = api.load(proto, shapes, zoo_weights="light")
+    from npusim.numerics.load import is_quantized
+    if is_quantized(graph):
+        raise NpusimError(f"{name} is already quantized; npusim precision searches a float "
+                          "model (it quantizes it itself, layer by layer)")
     reference = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="fp32")
     ref = {o: v for o, v in reference.outputs.items() if v.dtype.kind == "f"}
     if not ref:

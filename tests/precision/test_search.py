@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -68,7 +69,6 @@ def test_points_are_what_simulate_and_numerics_say(searched, cnn, cnn_inputs):
     ref = run_numerics(cnn, cnn_inputs, precision="fp32").outputs["logits"]
     run = run_numerics(cnn, cnn_inputs, precisions=dict(p.precisions), reference=False,
                        layerwise=False).outputs["logits"]
-    import numpy as np
     noise = float(np.sum((ref.astype(np.float64) - run) ** 2))
     sqnr = 10 * np.log10(float(np.sum(ref.astype(np.float64) ** 2)) / noise)
     assert sqnr == pytest.approx(p.output_sqnr_db, abs=1e-6)
@@ -79,7 +79,6 @@ def test_points_are_what_simulate_and_numerics_say(searched, cnn, cnn_inputs):
 
 
 def test_cli_writes_map_json_and_plot(tmp_path, bert_inputs, capsys):
-    import numpy as np
     from npusim.cli import main
     np.savez(tmp_path / "x.npz", **bert_inputs)
     out_map, out_json, out_png = tmp_path / "m.yaml", tmp_path / "p.json", tmp_path / "p.png"
@@ -103,3 +102,16 @@ def test_cli_writes_map_json_and_plot(tmp_path, bert_inputs, capsys):
                  "-q"]) == 0
     latency = json.loads((tmp_path / "r.json").read_text())["totals"]["latency_ms"]
     assert latency == pytest.approx(chosen["latency_ms"], rel=1e-12)
+
+
+def test_a_quantized_model_is_refused(tmp_path, cnn_inputs):
+    from npusim.errors import NpusimError
+    from npusim.ir.passes import canonicalize
+    from npusim.numerics.mixed import quantize_mixed, to_onnx
+    from npusim.numerics.quantizer import config_for
+    from npusim.precision.search import search
+    from tests.precision.test_cost import _conv
+    x = {"x": np.zeros((1, 64, 56, 56), np.float32)}
+    qdq = to_onnx(quantize_mixed(canonicalize(_conv()), [x], config_for("ort", "int8"), None))
+    with pytest.raises(NpusimError, match="already quantized"):
+        search(qdq, "j5", x)

@@ -100,3 +100,30 @@ def test_float_layer_on_j5_falls_back_to_the_cpu(capsys):
     r = api.simulate("zoo:resnet18", "j5", precisions={"/fc/Gemm": "fp16"})
     fc = next(x for x in r.layers if "/fc/Gemm" in x.members)
     assert (fc.unit, fc.precision, fc.fallback) == ("cpu", "fp16", True)
+
+
+def test_plan_and_memory_commands_take_the_map(tmp_path, capsys):
+    import json
+
+    import onnx
+
+    from npusim.precision.map import dump_precision_map
+    w = numpy_helper.from_array(np.ones((64, 64, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1] * 4),
+             helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    onnx.save(make_model(nodes, [vi("x", [1, 64, 56, 56])], [vi("y", [1, 64, 56, 56])], [w]),
+              tmp_path / "m.onnx")
+    (tmp_path / "map.yaml").write_text(dump_precision_map({"conv": "int16"}))
+    base = [str(tmp_path / "m.onnx"), "--chip", "j5", "--fusion", "none",
+            "--precision-map", str(tmp_path / "map.yaml")]
+    assert main(["plan", *base, "--json", str(tmp_path / "p.json")]) == 0
+    plan = json.loads((tmp_path / "p.json").read_text())
+    groups = plan["groups"] if "groups" in plan else plan[0]["groups"]
+    conv = next(g for g in groups if g["name"] == "conv")
+    assert conv["bytes_stored"] == 401_408  # c at int16: 56 x 56 x 64 x 2 B
+    assert main(["memory", *base, "--json", str(tmp_path / "m.json")]) == 0
+    mm = json.loads((tmp_path / "m.json").read_text())
+    ddr = {p["tensor"]: p["size_bytes"] for p in mm["placements"] if p["level"] == "ddr"
+           and p["kind"] == "activation"}
+    assert ddr["c"] == 401_408
+    capsys.readouterr()

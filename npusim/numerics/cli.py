@@ -124,7 +124,8 @@ def _fmt(v, digits=2):
 
 def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
     """Run, print the table, write --json; `precisions` is a precision map (layer -> int16 /
-    fp16 / fp32) and `after(result)` prints more below the table."""
+    fp16 / fp32) and `after(result)` prints more below the table (a dict it returns joins
+    the JSON)."""
     from rich.table import Table
 
     from npusim import outputs
@@ -163,8 +164,8 @@ def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
         measured = ("" if d.mismatched is None else
                     f": {d.mismatched} of {d.total} floats differ, up to {d.max_ulp} ulp")
         console.print(f"not bit-exact: {d.layer} ({d.op_type}){measured}")
-    if after is not None:
-        after(result)
+    extra = after(result) if after is not None else None
     if args.json:
-        outputs.write_text(args.json, json.dumps(result.to_dict(), sort_keys=True, indent=1))
+        outputs.write_text(args.json, json.dumps({**result.to_dict(), **(extra or {})},
+                                                 sort_keys=True, indent=1))
     return 0

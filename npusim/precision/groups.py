@@ -71,6 +71,16 @@ def group_table(report: Report, rows: tuple[GroupRow, ...]) -> Table:
     return t
 
 
+def _json_row(r: GroupRow) -> dict:
+    def num(v):
+        return None if v is None else (v if math.isfinite(v) else str(v))
+    return {"name": r.name, "unit": r.unit, "precision": r.precision,
+            "latency_ms": r.latency_ms, "percent": r.percent, "layers": list(r.layers),
+            "output_sqnr_db": num(r.output_sqnr_db),
+            "worst_layerwise_output_sqnr_db": num(r.worst_layerwise_output_sqnr_db),
+            "saturation_count": r.saturation_count}
+
+
 def _fmt(v):
     if v is None:
         return "-"
@@ -104,5 +114,8 @@ def main(args: argparse.Namespace, console) -> int:
                               fusion=args.fusion)
 
         def after(result):
-            console.print(group_table(report, group_rows(report, result)))
+            rows = group_rows(report, result)
+            console.print(group_table(report, rows))
+            return {"groups": [_json_row(r) for r in rows], "chip": report.chip,
+                    "latency_ms": report.totals.latency_ms}
     return numerics_cli.main(args, console, precisions=precisions, after=after)

@@ -40,8 +40,14 @@ def test_cli_group_table(tmp_path, cnn, cnn_inputs, capsys):
             "--no-layerwise", "--keep", "int16:/fc/Gemm"]
     assert main([*args, "--group"]) == 2
     assert "--group needs --chip" in capsys.readouterr().err
-    assert main([*args, "--group", "--chip", "j5", "--fusion", "greedy"]) == 0
+    assert main([*args, "--group", "--chip", "j5", "--fusion", "greedy", "--json",
+                 str(tmp_path / "n.json")]) == 0
     out = capsys.readouterr().out
+    import json
+    data = json.loads((tmp_path / "n.json").read_text())
+    fc = next(g for g in data["groups"] if g["name"] == "/fc/Gemm")
+    assert fc["precision"] == "int16" and fc["layers"] == ["/fc/Gemm"]
+    assert sum(len(g["layers"]) for g in data["groups"]) == len(data["layers"])
     assert "numerics per fused group" in out
     grouped = out.split("numerics per fused group")[1]
     row = next(line for line in grouped.splitlines() if line.startswith("│ /fc/Gemm"))

@@ -1,7 +1,7 @@
 """A precision map applied to the numerics: the QDQ graph in which the mapped layers run in
 int16 (their weights and the activations they read and write quantized symmetric int16) or
-in float (left outside Q/DQ, weights rounded to fp16 / bf16 where the map says so), the form
-onnxruntime runs too (`to_onnx`)."""
+in float (left outside Q/DQ; fp16 layers with fp16 weights, inputs and outputs, computed in
+float32), the form onnxruntime runs too (`to_onnx`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from npusim.errors import NumericsError
-from npusim.ir import Graph, Tensor
+from npusim.ir import DType, Graph, Node, Tensor
 from npusim.ir.layer_names import resolve_layers
 from npusim.numerics import analysis
 from npusim.numerics.quant import cast_float
@@ -42,7 +42,7 @@ def quantize_mixed(graph: Graph, calibration: Iterable[Mapping[str, np.ndarray]]
     if config.activation_dtype == "int16":
         wide = frozenset()  # already everything int16
     qdq = quantize_graph(graph, calibration, config, exclude=frozenset(floats), wide=wide)
-    return round_weights(qdq, floats)
+    return half_io(round_weights(qdq, floats), floats)
 
 
 def keep_float_layers(qdq: Graph, precisions: Mapping[str, str] | None,
@@ -74,6 +74,46 @@ def round_weights(graph: Graph, floats: Mapping[str, str]) -> Graph:
                 tensors[name] = Tensor(name, t.shape, t.dtype,
                                        cast_float(t.data, p).astype(np.float32))
     return graph.replace(tensors=tensors)
+
+
+def half_io(graph: Graph, floats: Mapping[str, str]) -> Graph:
+    """The fp16-mapped nodes read and write fp16 values: a Cast to float16 and back on each
+    float activation they read and write (the reformat an fp16 layer between int8 layers
+    gets), so their inputs and outputs are rounded to half as on the chip; they compute in
+    float32 (fp32 accumulation). Both casts are exact to express in ONNX."""
+    names = {n for n, p in floats.items() if p == "fp16"}
+    if not names:
+        return graph
+    tensors = dict(graph.tensors)
+    nodes: list[Node] = []
+
+    def pair(src: str, dst: str, tag: str) -> None:
+        t = tensors[src]
+        half = f"{dst}__{tag}__h"
+        tensors[half] = Tensor(half, t.shape, DType.FLOAT16)
+        tensors[dst] = Tensor(dst, t.shape, DType.FLOAT32)
+        nodes.append(Node(f"{half}_Cast", "Cast", (src,), (half,), {"to": 10}))
+        nodes.append(Node(f"{dst}__{tag}_Cast", "Cast", (half,), (dst,), {"to": 1}))
+
+    for n in graph.nodes:
+        if n.name not in names:
+            nodes.append(n)
+            continue
+        ins = list(n.inputs)
+        for k, t in enumerate(ins):
+            if t and not graph.tensor(t).is_constant and graph.tensor(t).dtype == DType.FLOAT32:
+                ins[k] = f"{t}__{n.name}__in"
+                pair(t, ins[k], "in")
+        outs = [f"{o}__f32" if o and graph.tensor(o).dtype == DType.FLOAT32 else o
+                for o in n.outputs]
+        for o, new in zip(n.outputs, outs):
+            if new != o:
+                tensors[new] = Tensor(new, graph.tensor(o).shape, DType.FLOAT32)
+        nodes.append(Node(n.name, n.op_type, tuple(ins), tuple(outs), n.attrs, n.domain))
+        for o, new in zip(n.outputs, outs):
+            if new != o:
+                pair(new, o, "out")
+    return graph.replace(nodes=nodes, tensors=tensors)
 
 
 def to_onnx(graph: Graph, opset: int = 21) -> onnx.ModelProto:

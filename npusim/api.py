@@ -27,6 +27,7 @@ from npusim.ir import Graph, Precision
 from npusim.ir.passes import canonicalize
 from npusim.result import LayerRow, LlmReport, Report, Totals
 from npusim.schedule import MemoryMap, Timeline, place, schedule
+from npusim.schedule.runtime import INPUT_COPY, OUTPUT_COPY
 
 ModelLike = str | os.PathLike | onnx.ModelProto | Graph
 ChipLike = str | os.PathLike | Chip
@@ -159,6 +160,9 @@ def report(timeline: Timeline) -> Report:
     real = [i for i, c in enumerate(p.groups) if not c.is_view]
     last = real[-1] if real else None
     rows, end = _runtime_rows(timeline, estimated, makespan)
+    # the output copy (if any) follows the last kernel: it is a row of its own
+    kernels_end = min([e.start_ms for e in timeline.runtime_events if e.name == OUTPUT_COPY]
+                      + [makespan])
     spans = {g.index: g for g in timeline.groups}
     for i, c in enumerate(p.groups):
         start = end
@@ -166,7 +170,7 @@ def report(timeline: Timeline) -> Report:
         if span is not None:
             end = max(end, span.compute_end_ms)
         if i == last:
-            end = max(end, makespan)  # the last stores drain before the frame is done
+            end = max(end, kernels_end)  # the last stores drain before the frame is done
         rests = tuple(sorted(set(c.rests_on) | (
             {f for f in extra.get(c.unit, ()) if f in estimated} if span is not None
             and span.staged else set())))
@@ -179,6 +183,7 @@ def report(timeline: Timeline) -> Report:
             rests, c.members,
             c.tiling.row_tiles, c.tiling.weights, c.working_set_bytes, c.sram_level,
             c.transition_ms, not c.is_view and c.unit != preferred))
+    rows += _runtime_rows(timeline, estimated, makespan, after=True, end=end)[0]
     used = sorted({path for r in rows for path in r.rests_on})
     totals = Totals(
         latency_ms=makespan,
@@ -203,24 +208,28 @@ def report(timeline: Timeline) -> Report:
 
 
 _RUNTIME_FIGURES = {"inference overhead": "runtime.inference_overhead_us",
-                    "nv12 input conversion": "runtime.input_conversion_ns_per_pixel"}
+                    INPUT_COPY: "runtime.host_to_device_GBps",
+                    "nv12 input conversion": "runtime.input_conversion_ns_per_pixel",
+                    OUTPUT_COPY: "runtime.device_to_host_GBps"}
 
 
-def _runtime_rows(timeline: Timeline, estimated, makespan: float
-                  ) -> tuple[list[LayerRow], float]:
-    """Rows for the work before the first kernel (the per-inference runtime, the nv12 input
-    conversion), in time order, and when the last of them ends."""
-    rows, end = [], 0.0
+def _runtime_rows(timeline: Timeline, estimated, makespan: float, after: bool = False,
+                  end: float = 0.0) -> tuple[list[LayerRow], float]:
+    """Rows for the work before the first kernel (the per-inference runtime, the input copy,
+    the nv12 input conversion), or `after` the last one (the output copy), in time order
+    from `end` on, and when the last of them ends."""
+    rows = []
     seen = set()
     for e in sorted(timeline.runtime_events, key=lambda e: (e.start_ms, e.lane)):
-        if e.name not in _RUNTIME_FIGURES or e.name in seen:
+        if e.name not in _RUNTIME_FIGURES or e.name in seen or (e.name == OUTPUT_COPY) != after:
             continue  # kernel enqueues run beside the kernels; their waits show as `launch`
         seen.add(e.name)
         start, end = end, max(end, e.end_ms)
         path = _RUNTIME_FIGURES[e.name]
         unit = e.lane.split("#")[0]
         rows.append(LayerRow(
-            f"(runtime) {e.name}", ("Runtime",), "runtime", unit, "-", 0, 0, 0, 0, start,
+            f"(runtime) {e.name}", ("Runtime",), "runtime", unit, "-", 0, 0,
+            0 if after else e.nbytes, e.nbytes if after else 0, start,
             end, end - start, 100.0 * (end - start) / makespan if makespan else 0.0,
             e.duration_ms, 0.0, 0.0, e.duration_ms, "runtime",
             (path,) if path in estimated else (), (), 1, "resident", 0, None, 0.0, False))

@@ -7,6 +7,7 @@ so the exact `dp` is never worse than `none`, `rules` or `greedy`.
 
 from __future__ import annotations
 
+import math
 import time
 
 from npusim.cost import CostModel, OpCost, Problem, by_ddr, by_latency
@@ -33,7 +34,7 @@ def objective_key(objective: str) -> Key:
             w = float(objective.split(":", 1)[1])
         except ValueError:
             w = -1.0
-        if w >= 0:
+        if math.isfinite(w) and w >= 0:
             return lambda c: (c.latency_ms + w * c.ddr_bytes / 1e6, c.latency_ms)
     raise NpusimError(f"unknown objective '{objective}': use latency, ddr or weighted:W "
                       "(W >= 0, ms per DDR MB)")

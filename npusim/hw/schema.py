@@ -231,13 +231,21 @@ class Validation(_Frozen):
 class Runtime(_Frozen):
     """The work around the kernels that a timed inference includes: the runtime call and its
     synchronisation, the CPU enqueueing each GPU kernel (kernels cannot start before it), and
-    an NPU converting camera nv12 input to the model's input."""
+    an NPU converting camera nv12 input to the model's input, and copies of the graph inputs
+    and outputs between host and device memory."""
 
     inference_overhead_us: OptionalDuration = Field(
         default=None, description="host time per inference: runtime call, launch, sync")
     kernel_enqueue_us: OptionalDuration = Field(
         default=None, description="CPU time to enqueue one kernel of a unit without DMA "
         "(GPU); a kernel starts no earlier than its enqueue ends")
+    host_to_device_GBps: OptionalRate = Field(
+        default=None, description="rate of the copy of the graph inputs (at their ONNX dtype) "
+        "from host memory before the first kernel; omitted: inputs are already on the device "
+        "(trtexec's Latency includes this H2D copy, its GPU Compute Time does not)")
+    device_to_host_GBps: OptionalRate = Field(
+        default=None, description="rate of the copy of the graph outputs back to host memory "
+        "after the last kernel (trtexec's D2H); omitted: outputs stay on the device")
     input_conversion_ns_per_pixel: OptionalDuration = Field(
         default=None, description="time the first unit spends per input pixel converting "
         "nv12 camera frames to the model's input layout (rank-4 inputs, N x H x W pixels)")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from npusim.cli_types import count, finite
 from npusim.errors import NumericsError
 from npusim.numerics.api import PRECISIONS, run_numerics
 from npusim.numerics.requant import SCHEMES
@@ -27,12 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="minmax", help="calibration method")
     parser.add_argument("--accumulate", choices=("fp32", "fp16"), default="fp32")
     parser.add_argument("--shapes", help="input shapes, trtexec style: name:1x3x224x224")
-    parser.add_argument("--target-sqnr", type=float, help="suggest layers to keep in fp16 to "
+    parser.add_argument("--target-sqnr", type=finite, help="suggest layers to keep in fp16 to "
                         "reach this output SQNR (dB)")
     parser.add_argument("--no-layerwise", action="store_true",
                         help="skip the layerwise (only-this-layer-quantized) runs")
     parser.add_argument("--json", help="write the full result as JSON here")
-    parser.add_argument("--top", type=int, default=0, help="print only the N worst layers")
+    parser.add_argument("--top", type=count, default=0, help="print only the N worst layers")
 
 
 MAX_NPZ_BYTES = 4 << 30   # decompressed; more is a zip bomb or the wrong file

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import outputs
+from npusim.cli_types import count, finite
 from npusim.errors import NpusimError
 from npusim.fusion import STRATEGIES
 from npusim.precision.search import Search
@@ -24,11 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", required=True, help=".npz with one array per model input")
     p.add_argument("--shapes", metavar="NAME:DIMS,...", help="bind dynamic input dims")
     pick = p.add_mutually_exclusive_group()
-    pick.add_argument("--target-sqnr", type=float, metavar="DB",
+    pick.add_argument("--target-sqnr", type=finite, metavar="DB",
                       help="choose the fastest map whose output SQNR reaches DB")
-    pick.add_argument("--latency-budget-ms", type=float, metavar="MS",
+    pick.add_argument("--latency-budget-ms", type=finite, metavar="MS",
                       help="choose the most accurate map within MS milliseconds")
-    p.add_argument("--max-moves", type=int, default=8, metavar="N",
+    p.add_argument("--max-moves", type=count, default=8, metavar="N",
                    help="move at most the N worst layers (default 8)")
     p.add_argument("--fusion", default="dp", choices=STRATEGIES)
     p.add_argument("-o", "--output", metavar="MAP.yaml",

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from npusim import outputs
 from npusim.cli_args import add_fusion_args, add_model_args, precisions_of
+from npusim.cli_types import count
 from npusim.cost import short_name
 from npusim.errors import NpusimError
 from npusim.report.tables import format_bytes as _bytes
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", metavar="LAYER",
                    help="show only what is resident while LAYER (an ONNX node name) runs")
     p.add_argument("--level", metavar="NAME", help="show only this memory level")
-    p.add_argument("--limit", type=int, default=0, metavar="N",
+    p.add_argument("--limit", type=count, default=0, metavar="N",
                    help="print at most N tensor rows (0: all)")
     p.add_argument("--json", metavar="FILE", help="write the whole memory map as JSON")
     p.add_argument("--trace", metavar="FILE", help="write a Chrome trace (Perfetto)")

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from npusim.hw.schema import ComputeUnit
-from npusim.schedule.runtime import runtime_work
+from npusim.schedule.runtime import output_copy, runtime_work
 from npusim.schedule.staging import (
     Staging,
     Work,
@@ -347,6 +347,9 @@ def build(ctx: Staging, spilled: frozenset[str] = frozenset(),
     decisions."""
     sch = _Scheduler(ctx, spilled, no_prefetch, drained)
     sch.run()
+    copy = output_copy(ctx, sch.events)
+    if copy is not None:
+        sch.events.append(copy)
     makespan = max((e.end_ms for e in sch.events), default=0.0)
     order = {lane.name: i for i, lane in enumerate(ctx.lanes)}
     events = sorted(sch.events, key=lambda e: (e.start_ms, order.get(e.lane, len(order)),

@@ -12,7 +12,7 @@ from npusim.cost import OpCost, Traffic
 from npusim.fusion import Plan
 from npusim.hw.layout import Layout
 from npusim.hw.schema import ComputeUnit, MemoryLevel
-from npusim.schedule.timeline import MIN_MS, BufferKind, Lane
+from npusim.schedule.timeline import COPY_LANE, MIN_MS, BufferKind, Lane
 
 MAX_WEIGHT_CHUNKS = 64  # streamed weights move in at most this many chunks per tile
 MAX_STEPS = 256         # row tiles x weight chunks of one group, to bound the event count
@@ -89,6 +89,8 @@ class Staging:
         runtime = self.chip.runtime
         if runtime is not None and (runtime.inference_overhead_us or runtime.kernel_enqueue_us):
             lanes.append(Lane("host", "host", "host", 0))
+        if runtime is not None and (runtime.host_to_device_GBps or runtime.device_to_host_GBps):
+            lanes.append(Lane(COPY_LANE, "host", "host", 0))
         for name in used:
             unit = self.chip.unit(name)
             lanes += [Lane(n, name, "compute", i) for i, n in enumerate(compute_lanes(unit))]

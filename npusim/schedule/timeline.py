@@ -17,6 +17,7 @@ MIN_MS = 1e-6           # shortest event: 1 ns
 LaneKind = Literal["compute", "dma", "host"]
 EventKind = Literal["compute", "load", "store", "runtime"]
 RUNTIME_GROUP = -1      # Event.group of the work around the kernels (runtime, conversion)
+COPY_LANE = "copy"      # the lane of the host <-> device copies of graph inputs and outputs
 BufferKind = Literal["input", "output", "activation", "weight", "tile", "weight-chunk",
                      "internal"]
 

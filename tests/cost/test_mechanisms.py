@@ -1,7 +1,7 @@
 """The mechanisms around the kernels, each on a toy chip checked by hand: TF32 for fp32
 builds, int8 builds keeping ops in fp16 with reformat kernels, concat in place, a thread
 block's fixed cycles, the NPU's channel-wise mode and array efficiency, and the runtime on the
-timeline (per-inference work, kernel enqueue, nv12 conversion)."""
+timeline (per-inference work, kernel enqueue, nv12 conversion, host copies)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,33 @@ def test_runtime_rows_and_launch_bound_kernels(tmp_path):
     assert report.totals.launch_bound_layers == 3
     # the kernels alone (first start to last end) exclude the runtime around them
     assert report.totals.kernels_ms == pytest.approx(report.totals.latency_ms - 0.014)
+
+
+COPIES = """
+runtime:
+  host_to_device_GBps: {value: 2, source: t}
+  device_to_host_GBps: {value: 1, source: t}
+"""
+
+
+def test_host_copies_before_the_first_and_after_the_last_kernel(tmp_path):
+    chip = _chip(tmp_path, runtime=COPIES)
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    g = load_graph(make_model(nodes, [vi("x", [1, 1000])], [vi("y", [1, 1000])]))
+    report = api.simulate(g, chip, precision="fp16", fusion="none")
+    names = [r.name for r in report.layers]
+    assert names == ["(runtime) input copy (H2D)", "r", "(runtime) output copy (D2H)"]
+    # the bindings are fp32 whatever the build: 4000 B in at 2 GB/s = 2 us, the relu waits
+    # for it; 4000 B out at 1 GB/s = 4 us after the relu's end
+    h2d, relu, d2h = report.layers
+    assert h2d.latency_ms == pytest.approx(0.002) and h2d.bytes_loaded == 4000
+    kernel = next(e for e in report.timeline.events if e.kind == "compute")
+    assert kernel.start_ms >= 0.002
+    assert d2h.start_ms == pytest.approx(relu.end_ms) and d2h.latency_ms == pytest.approx(0.004)
+    assert report.totals.latency_ms == pytest.approx(d2h.end_ms)
+    assert sum(r.latency_ms for r in report.layers) == pytest.approx(report.totals.latency_ms)
+    # the kernels alone exclude both copies
+    assert report.totals.kernels_ms == pytest.approx(kernel.end_ms - kernel.start_ms)
 
 
 NPU = """

@@ -230,6 +230,18 @@ FLAG_CASES = [
                                               "--target-sqnr", "30"], "--inputs"),
     _flag("flag-int-not-a-number", ["memory", "TINY", "--chip", "j5", "--limit", "many"],
           "many"),
+    _flag("flag-negative-limit", ["memory", "TINY", "--chip", "j5", "--limit", "-5"],
+          "negative"),
+    _flag("flag-negative-top", ["numerics", "TINY", "--inputs", "x.npz", "--top", "-1"],
+          "negative"),
+    _flag("flag-nan-target-sqnr", ["numerics", "TINY", "--inputs", "x.npz", "--target-sqnr",
+                                   "nan"], "finite"),
+    _flag("flag-report-inf-target-sqnr", ["report", "TINY", "--chip", "j5", "-o", "r.html",
+                                          "--target-sqnr", "inf"], "finite"),
+    _flag("flag-infinite-objective-weight", ["simulate", "TINY", "--chip", "j5", "--objective",
+                                             "weighted:inf"], "weighted"),
+    _flag("flag-nan-objective-weight", ["simulate", "TINY", "--chip", "j5", "--objective",
+                                        "weighted:nan"], "weighted"),
 ]
 
 

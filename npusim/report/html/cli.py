@@ -14,11 +14,12 @@ from npusim.report.html.page import write_report
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`npusim report MODEL --chip CHIP -o report.html [--inputs data.npz] ...`"""
     from npusim.cli_args import add_fusion_args, add_model_args
+    from npusim.cli_types import finite
     add_model_args(parser)
     add_fusion_args(parser)
     parser.add_argument("--inputs", metavar="DATA.npz",
                         help="one array per model input: adds the numerics table")
-    parser.add_argument("--target-sqnr", type=float, metavar="DB",
+    parser.add_argument("--target-sqnr", type=finite, metavar="DB",
                         help="with --inputs: suggest layers to keep in fp16 to reach this "
                              "output SQNR")
     parser.add_argument("-o", "--output", required=True, metavar="REPORT.html",

@@ -62,8 +62,9 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
             precisions: Mapping[str, str | Precision] | None = None,
             outputs: str | None = None) -> Problem:
     """The model (cost needs shapes, not weight values: zoo models load light) on the chip at
-    `precision` (or per node: `precisions` maps node names to another), with every fact the
-    later stages read computed once. A `Problem` passes through unchanged."""
+    `precision` (or per layer: `precisions` maps node or fused-group names to another; see
+    `npusim.precision.map` for the file form), with every fact the later stages read computed
+    once. A `Problem` passes through unchanged."""
     if isinstance(model, Problem):
         return model
     if chip is None:
@@ -77,19 +78,21 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
 
 def plan(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
          precision: str | Precision = "int8", strategy: str = "dp",
-         objective: str = "latency", outputs: str | None = None) -> Plan:
+         objective: str = "latency", outputs: str | None = None,
+         precisions: Mapping[str, str | Precision] | None = None) -> Plan:
     """Which ops run fused on `chip`, with what tiling, and what each group costs.
     `strategy`: none, rules, greedy or dp; `objective`: latency, ddr or weighted:W."""
-    return fusion.plan(prepare(model, chip, shapes, precision, outputs=outputs), strategy,
-                       objective)
+    return fusion.plan(prepare(model, chip, shapes, precision, precisions, outputs=outputs),
+                       strategy, objective)
 
 
 def compare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
             precision: str | Precision = "int8", objective: str = "latency",
-            outputs: str | None = None) -> tuple[Timeline, ...]:
+            outputs: str | None = None,
+            precisions: Mapping[str, str | Precision] | None = None) -> tuple[Timeline, ...]:
     """The four fusion strategies side by side, sharing one cost model, each scheduled (the
     Timeline holds its Plan; its makespan is that strategy's latency)."""
-    problem = prepare(model, chip, shapes, precision, outputs=outputs)
+    problem = prepare(model, chip, shapes, precision, precisions, outputs=outputs)
     costs = CostModel(problem)
     return tuple(schedule(fusion.plan(problem, s, objective, cost_model=costs))
                  for s in fusion.STRATEGIES)
@@ -97,18 +100,22 @@ def compare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
 
 def simulate(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,
              precision: str | Precision = "int8", fusion: str = "dp",
-             objective: str = "latency", outputs: str | None = None) -> Report:
+             objective: str = "latency", outputs: str | None = None,
+             precisions: Mapping[str, str | Precision] | None = None) -> Report:
     """Predict per-layer and total latency of one frame of `model` on `chip`; layers are
-    the fused groups of the `fusion` strategy (`none` prices every op alone)."""
-    return report(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs)))
+    the fused groups of the `fusion` strategy (`none` prices every op alone). `precisions`
+    maps layer or fused-group names to a precision other than `precision`."""
+    return report(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs,
+                                precisions)))
 
 
 def memory_layout(model: ModelLike | Problem, chip: ChipLike | None = None,
                   shapes: Shapes = None, precision: str | Precision = "int8",
-                  fusion: str = "dp", objective: str = "latency", outputs: str | None = None
-                  ) -> MemoryMap:
+                  fusion: str = "dp", objective: str = "latency", outputs: str | None = None,
+                  precisions: Mapping[str, str | Precision] | None = None) -> MemoryMap:
     """Where every tensor of `model` lives on `chip`, from when to when, at which address."""
-    return place(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs)))
+    return place(schedule(plan(model, chip, shapes, precision, fusion, objective, outputs,
+                               precisions)))
 
 
 # Hugging Face decoder exports name these dims (optimum, transformers' ONNX export)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import __version__, api, outputs
-from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.cli_args import add_fusion_args, add_model_args, precisions_of
 from npusim.errors import NpusimError
 
 EXIT_USER_ERROR = 2
@@ -129,7 +129,16 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in (None, "numerics"):
         from npusim.numerics import cli as numerics_cli
         numerics_cli.add_arguments(n)
-        n.set_defaults(run=lambda a, con: numerics_cli.main(a, con))
+        from npusim.precision import groups as numerics_groups
+        numerics_groups.add_arguments(n)   # --precision-map, --keep, --chip, --group
+        n.set_defaults(run=numerics_groups.main)
+
+    pr = sub.add_parser("precision", help="accuracy vs latency: move the worst layers to "
+                        "int16 / fp16, Pareto table and plot, write the chosen precision map")
+    if command in (None, "precision"):
+        from npusim.precision import cli as precision_cli
+        precision_cli.add_arguments(pr)
+        pr.set_defaults(run=precision_cli.main)
 
     cm = sub.add_parser("compare", help="per-layer agreement of two tensor dumps (board, "
                         "another tool, numerics --dump): cosine, SQNR, first divergent layer")
@@ -142,9 +151,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _simulate(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import layer_table, summary_line, to_csv, to_json
-    outputs.check_outputs(args.json, args.csv, args.trace, inputs=(args.model, args.chip))
+    outputs.check_outputs(args.json, args.csv, args.trace,
+                          inputs=(args.model, args.chip, args.precision_map))
     problem = api.prepare(args.model, args.chip, args.shapes, args.precision,
-                          outputs=args.outputs)
+                          precisions_of(args), outputs=args.outputs)
     for note in problem.graph.notes:
         print(f"npusim: note: {note}", file=sys.stderr)
     report = api.simulate(problem, fusion=args.fusion, objective=args.objective)
@@ -152,6 +162,10 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
         console.print(escape(summary_line(report)))
     else:
         console.print(layer_table(report, show_views=args.all, members=args.members))
+        from npusim.precision.notes import float_layers_line
+        line = float_layers_line(report)
+        if line:
+            console.print(escape(line))
     if args.json:
         _write(args.json, to_json(report))
     if args.csv:
@@ -165,15 +179,17 @@ def _simulate(args: argparse.Namespace, console: Console) -> int:
 
 def _plan(args: argparse.Namespace, console: Console) -> int:
     from npusim.report import compare_table, plan_json, plan_table
-    outputs.check_outputs(args.json, inputs=(args.model, args.chip))
+    outputs.check_outputs(args.json, inputs=(args.model, args.chip, args.precision_map))
     if args.compare:
         timelines = api.compare(args.model, args.chip, args.shapes, args.precision,
-                                args.objective, outputs=args.outputs)
+                                args.objective, outputs=args.outputs,
+                                precisions=precisions_of(args))
         console.print(compare_table(timelines))
     else:
         timelines = (api.schedule(api.plan(args.model, args.chip, args.shapes, args.precision,
                                            args.fusion, args.objective,
-                                           outputs=args.outputs)),)
+                                           outputs=args.outputs,
+                                           precisions=precisions_of(args))),)
         console.print(plan_table(timelines[0], members=args.members))
     if args.json:
         _write(args.json, plan_json(timelines))

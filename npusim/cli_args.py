@@ -22,6 +22,25 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="cut the graph at these tensors: they become the outputs and nodes "
                    "no longer needed are dropped (e.g. before NonMaxSuppression)")
     p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    add_precision_map_args(p)
+
+
+def add_precision_map_args(p: argparse.ArgumentParser) -> None:
+    """--precision-map FILE and --keep PRECISION:LAYER,... (repeatable): layers at a precision
+    other than --precision (read back with `precisions_of`)."""
+    p.add_argument("--precision-map", metavar="FILE",
+                   help="YAML file mapping layers (node or fused-group names, as the tables "
+                   "print them) to a precision: 'layers: {NAME: int16}'; npusim precision -o "
+                   "writes one")
+    p.add_argument("--keep", action="append", metavar="PRECISION:LAYER,...",
+                   help="run these layers at PRECISION (repeatable; overrides the map): "
+                   "--keep int16:conv1,conv2 --keep fp16:softmax")
+
+
+def precisions_of(args: argparse.Namespace) -> dict[str, str] | None:
+    """The per-layer precisions --precision-map and --keep ask for (None: neither given)."""
+    from npusim.precision.map import precision_map
+    return precision_map(getattr(args, "precision_map", None), getattr(args, "keep", None))
 
 
 def add_fusion_args(p: argparse.ArgumentParser) -> None:

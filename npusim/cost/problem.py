@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from npusim.cost.compute import ComputeTime, compute_time
-from npusim.errors import NpusimError, UnsupportedOpError
+from npusim.cost.qdq import qdq_precisions
+from npusim.errors import UnsupportedOpError
 from npusim.hw.layout import Layout, layout_rule, tensor_layout
 from npusim.hw.schema import Chip, ComputeUnit
 from npusim.ir import Access, FusionKind, Graph, OpWork, Precision, Role, op_work
+from npusim.ir.layer_names import resolve_layers
 from npusim.ir.ops import rows_of
 
 _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
@@ -115,6 +117,7 @@ class Problem:
     layouts: Mapping[str, Layout]              # activation -> layout on the unit producing it
     padding: Mapping[str, float]               # activation -> aligned / valid bytes (>= 1)
     estimated: Mapping[str, str]               # profile figures marked estimated
+    float_islands: tuple[str, ...] = ()        # QDQ-model nodes left outside Q/DQ: float
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -148,23 +151,23 @@ class Problem:
 def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
                     precisions: Mapping[str, Precision] | None = None,
                     model: str | None = None) -> Problem:
-    """Compute every fact of (graph, chip, precision per node) once. `precisions` maps node
-    names to a precision other than the default; an unknown node name is a user error."""
+    """Compute every fact of (graph, chip, precision per node) once. `precisions` maps layer
+    names (node names, merged or fused-group names) to a precision other than the default;
+    an unknown name is a user error. A QDQ model's float islands run in float."""
     nodes = graph.nodes
     index = {n.name: i for i, n in enumerate(nodes)}
-    chosen = {n.name: precision for n in nodes}
-    for name, p in (precisions or {}).items():
-        if name not in index:
-            raise NpusimError(f"precision given for '{name}', which is no node of "
-                              f"{model or graph.name}")
-        chosen[name] = Precision(p)
-    prec = [chosen[n.name] for n in nodes]
     work = tuple(op_work(n, graph) for n in nodes)
+    # a QDQ model's own precisions first (float islands), then the user's, which win
+    inferred = qdq_precisions(graph, chip, precision, work)
+    explicit = {name: Precision(p) for name, p in resolve_layers(
+        graph, precisions or {}, f"precision map for {model or graph.name}").items()}
+    chosen = {n.name: precision for n in nodes} | inferred | explicit
+    prec = [chosen[n.name] for n in nodes]
     views = [is_view(w, p) for w, p in zip(work, prec)]
     units: list[ComputeUnit | None] = [None] * len(nodes)
     for i, n in enumerate(nodes):
         if not views[i]:
-            units[i], prec[i] = _as_built(n, chip, prec[i], n.name in (precisions or {}))
+            units[i], prec[i] = _as_built(n, chip, prec[i], n.name in explicit)
             chosen[n.name] = prec[i]
             views[i] = units[i] is None  # the builder elides it: no copy, no kernel
     views = tuple(views)
@@ -210,7 +213,10 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
         padding=MappingProxyType({t: lay.aligned_bytes / lay.valid_bytes
                                   for t, lay in layouts.items()
                                   if lay.valid_bytes and lay.aligned_bytes != lay.valid_bytes}),
-        estimated=MappingProxyType(chip.estimated_figures()))
+        estimated=MappingProxyType(chip.estimated_figures()),
+        float_islands=tuple(n.name for i, n in enumerate(nodes) if n.name in inferred
+                            and n.name not in explicit and not views[i]
+                            and not prec[i].is_integer))
 
 
 def _as_built(node, chip: Chip, precision: Precision, explicit: bool

@@ -22,7 +22,8 @@ from npusim.numerics.load import is_quantized, load_model
 from npusim.numerics.metrics import sqnr_db
 from npusim.numerics.ops.context import Context, Settings
 from npusim.numerics.quant import cast_float
-from npusim.numerics.quantizer import config_for, quantize_graph
+from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
+from npusim.numerics.quantizer import config_for
 from npusim.numerics.requant import NpuShift, check_scheme
 from npusim.numerics.result import MixedPrecision, NumericsResult
 
@@ -39,6 +40,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
                  on_overflow: str = "raise", layerwise: bool = True,
                  target_sqnr_db: float | None = None, keep_precision: str = "fp16",
                  max_keep: int = 16, reference: bool = True,
+                 precisions: Mapping[str, str] | None = None,
                  dump: str | os.PathLike | None = None) -> NumericsResult:
     """Run `model` on `inputs` in `precision` under requantization `scheme`.
 
@@ -47,6 +49,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     int16, or cast for fp16 / bf16 / fp8. `target_sqnr_db` asks for a mixed-precision
     suggestion: the fewest layers to keep in `keep_precision`. `reference=False` returns the
     quantized outputs only (no float reference run, no per-layer table), several times faster.
+    `precisions` (a precision map: layer or fused-group name -> int16 / fp16 / fp32) runs
+    those layers in int16 or leaves them in float (`numerics.mixed`).
     `dump` names a folder that receives every layer's simulated tensor (`npusim compare`).
     """
     check_scheme(scheme)
@@ -57,21 +61,25 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         raise NumericsError(f"accumulate must be 'fp32' or 'fp16', not '{accumulate}'")
     graph, cores = load_model(model, shapes)
     feeds = check_feeds(graph, inputs)
+    wide = precision == "int16" or "int16" in (precisions or {}).values()
     settings = Settings(scheme=scheme, npu=npu or NpuShift(), accumulate=accumulate,
-                        acc_bits=48 if precision == "int16" else 32, on_overflow=on_overflow)
+                        acc_bits=48 if wide else 32, on_overflow=on_overflow)
     notes: list[str] = []
     if is_quantized(graph):
-        qdq = graph
+        qdq = keep_float_layers(graph, precisions) if precisions else graph
         label = "model"
         notes.append("model is already quantized: its own Q/DQ parameters are used")
     elif precision in ("int8", "int16"):
         cfg = config_for(scheme, precision, method=method, per_channel=per_channel,
                          symmetric_activations=symmetric, power_of_two=power_of_two)
         # fold BN into Conv first, as every deployment quantizer does
-        qdq = quantize_graph(canonicalize(graph),
-                             calibration if calibration is not None else [feeds], cfg)
+        qdq = quantize_mixed(canonicalize(graph),
+                             calibration if calibration is not None else [feeds], cfg,
+                             precisions)
         label = precision
     else:
+        if precisions:
+            raise NumericsError("a precision map needs an int8 or int16 run (--precision)")
         return _run_float(graph, feeds, precision, settings, scheme, dump)
 
     fgraph = analysis.strip_qdq(qdq)
@@ -96,6 +104,9 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     out_sqnr = {o: sqnr_db(refs[o], outputs[o]) for o in outputs
                 if outputs[o].dtype.kind == "f"}
     rows = analysis.graphwise_rows(qgraph, qdq, qvalues, fvalues, ctx, label)
+    if precisions and not is_quantized(graph):
+        wide = split_map(qdq, precisions, "precision map")[0]
+        rows = [{**d, "precision": "int16"} if d["name"] in wide else d for d in rows]
     lw = analysis.layerwise(qgraph, fgraph, qdq, qvalues, fvalues, settings) if layerwise else {}
     table = analysis.as_rows(rows, lw)
     worst = _rank(table)

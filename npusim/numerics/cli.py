@@ -55,11 +55,15 @@ def _fmt(v, digits=2):
     return f"{v:.{digits}f}"
 
 
-def main(args: argparse.Namespace, console) -> int:
+def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
+    """Run, print the table, write --json; `precisions` is a precision map (layer -> int16 /
+    fp16 / fp32) and `after(result)` prints more below the table (a dict it returns joins
+    the JSON)."""
     from rich.table import Table
 
     from npusim import outputs
-    outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration))
+    outputs.check_outputs(args.json, inputs=(args.model, args.inputs, args.calibration,
+                                             getattr(args, "precision_map", None)))
     if args.dump is not None:
         check_dump_folder(args.dump)
     inputs = load_npz(args.inputs, "inputs")
@@ -67,7 +71,7 @@ def main(args: argparse.Namespace, console) -> int:
                           precision=args.precision, calibration=_calibration(args.calibration),
                           method=args.method, accumulate=args.accumulate,
                           layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr,
-                          dump=args.dump)
+                          precisions=precisions, dump=args.dump)
     table = Table(title=f"{result.model}: {result.precision}, scheme {result.scheme}")
     for col in ("layer", "op", "SQNR dB", "cosine", "max |err|", "sat", "sat %",
                 "layerwise out SQNR dB"):
@@ -95,6 +99,8 @@ def main(args: argparse.Namespace, console) -> int:
         measured = ("" if d.mismatched is None else
                     f": {d.mismatched} of {d.total} floats differ, up to {d.max_ulp} ulp")
         console.print(f"not bit-exact: {d.layer} ({d.op_type}){measured}")
+    extra = after(result) if after is not None else None
     if args.json:
-        outputs.write_text(args.json, json.dumps(result.to_dict(), sort_keys=True, indent=1))
+        outputs.write_text(args.json, json.dumps({**result.to_dict(), **(extra or {})},
+                                                 sort_keys=True, indent=1))
     return 0

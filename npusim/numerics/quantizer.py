@@ -51,18 +51,39 @@ def config_for(scheme: str, precision: str, **overrides) -> QuantConfig:
 
 
 def quantize_graph(graph: Graph, calibration: Iterable[Mapping[str, np.ndarray]],
-                   config: QuantConfig, *, exclude: frozenset[str] = frozenset()) -> Graph:
-    """Insert QuantizeLinear / DequantizeLinear around every quantizable op."""
+                   config: QuantConfig, *, exclude: frozenset[str] = frozenset(),
+                   wide: frozenset[str] = frozenset()) -> Graph:
+    """Insert QuantizeLinear / DequantizeLinear around every quantizable op. Nodes in
+    `exclude` stay float (a float island between DQ and Q); nodes in `wide` run in int16:
+    their weights and every activation they read or write are quantized symmetric int16."""
     points = _quantization_points(graph, exclude)
     samples = _collect(graph, calibration, set(points))
+    wide_cfg = _wide(config)
+    wide_tensors = _wide_tensors(graph, wide)
     params: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for t in points:
-        params[t] = _activation_params(samples[t], config)
+        params[t] = _activation_params(samples[t], wide_cfg if t in wide_tensors else config)
     # same-scale ops reuse their input's parameters so they run on integers
     for node in graph.nodes:
         if node.op_type in _SAME_SCALE and node.outputs[0] in params and node.inputs[0] in params:
             params[node.outputs[0]] = params[node.inputs[0]]
-    return _rewrite(graph, params, config, exclude)
+    return _rewrite(graph, params, config, exclude, wide, wide_cfg)
+
+
+def _wide(config: QuantConfig) -> QuantConfig:
+    """The int16 variant of `config` (symmetric activations and weights, as int16 builds do)."""
+    fields = {f: getattr(config, f) for f in config.__slots__}
+    return QuantConfig(**{**fields, "activation_dtype": "int16", "weight_dtype": "int16",
+                          "symmetric_activations": True})
+
+
+def _wide_tensors(graph: Graph, wide: frozenset[str]) -> set[str]:
+    out: set[str] = set()
+    for node in graph.nodes:
+        if node.name in wide:
+            out.update(i for i in node.inputs if i)
+            out.add(_after_activations(graph, node.outputs[0]))
+    return out
 
 
 def _quantization_points(graph: Graph, exclude) -> list[str]:
@@ -154,7 +175,8 @@ def _weight_params(w: np.ndarray, axis: int | None, cfg: QuantConfig):
     return q, s, np.zeros(s.shape, dt)
 
 
-def _rewrite(graph: Graph, params, cfg: QuantConfig, exclude) -> Graph:
+def _rewrite(graph: Graph, params, cfg: QuantConfig, exclude, wide=frozenset(),
+             wide_cfg: QuantConfig | None = None) -> Graph:
     tensors = dict(graph.tensors)
     nodes: list[Node] = []
     rename: dict[str, str] = {}
@@ -186,7 +208,9 @@ def _rewrite(graph: Graph, params, cfg: QuantConfig, exclude) -> Graph:
         ins = [input_alias.get(i, i) for i in node.inputs]
         outs = [rename.get(o, o) for o in node.outputs]
         if node.op_type in _WEIGHTED and node.name not in exclude:
-            ins = _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors)
+            ins = _quantize_weights(graph, node, ins, params,
+                                    wide_cfg if node.name in wide else cfg, const, nodes,
+                                    tensors)
         nodes.append(Node(node.name, node.op_type, tuple(ins), tuple(outs), node.attrs,
                           node.domain))
         for o in node.outputs:
@@ -221,6 +245,8 @@ def _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors):
         sx = params[node.inputs[0]][0]
         sb = (np.float32(sx) * s).astype(np.float32)
         bq = np.rint(b.astype(np.float64) / sb.astype(np.float64))
+        if np.any(np.abs(bq) > 2**31 - 1) and cfg.weight_dtype == "int16":
+            return ins  # an int16 layer's bias past int32 stays float: the op is a float island
         if np.any(np.abs(bq) > 2**31 - 1):
             raise NumericsError(f"layer '{node.name}': bias does not fit int32 at scale "
                                 "s_x * s_w (use int8 or a wider bias)")

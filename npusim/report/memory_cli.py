@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import outputs
-from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.cli_args import add_fusion_args, add_model_args, precisions_of
 from npusim.cli_types import count
 from npusim.cost import short_name
 from npusim.errors import NpusimError
@@ -38,12 +38,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, console: Console) -> int:
     from npusim import api
-    outputs.check_outputs(args.json, args.trace, args.plot, inputs=(args.model, args.chip))
+    outputs.check_outputs(args.json, args.trace, args.plot,
+                          inputs=(args.model, args.chip, args.precision_map))
     if args.plot and not args.plot.lower().endswith((".png", ".svg")):
         raise NpusimError(f"plot '{args.plot}': use a .png or .svg file name")
     mm = api.memory_layout(args.model, args.chip, shapes=args.shapes, precision=args.precision,
                            fusion=args.fusion, objective=args.objective,
-                           outputs=getattr(args, "outputs", None))
+                           outputs=getattr(args, "outputs", None),
+                           precisions=precisions_of(args))
     if args.level:
         mm.level(args.level)  # an unknown level is a user error naming the known ones
     if args.at:

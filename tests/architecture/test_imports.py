@@ -24,7 +24,7 @@ ALLOWED = {
     "verify": {"ir", "hw", "cost", "fusion", "schedule"},
     "result": {"schedule"},
     "report": {"ir", "hw", "cost", "fusion", "schedule", "result", "api", "cli_args",
-               "numerics", "zoo", "frontend"},
+               "numerics", "zoo", "frontend", "precision"},
     "api": {"ir", "hw", "frontend", "cost", "fusion", "schedule", "result", "zoo"},
 }
 

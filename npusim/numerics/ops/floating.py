@@ -127,7 +127,8 @@ def identity(node, inputs, ctx):
 @kernel("Flatten")
 def flatten(node, inputs, ctx):
     x = inputs[0]
-    axis = node.attr("axis", 1) % max(x.ndim, 1) if x.ndim else 0
+    axis = node.attr("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis  # axis == ndim is allowed: (N, 1)
     return [x.reshape(math.prod(x.shape[:axis]), -1)]
 
 
@@ -289,3 +290,12 @@ def reference_kernel(node, inputs, ctx):
         raise UnsupportedOpError(f"op '{node.op_type}' at node '{node.name}' has no numerics "
                                  f"kernel and onnx.reference could not run it: {e}") from None
     return [np.asarray(o) for o in out]
+
+
+@kernel("GatherElements")
+def gather_elements(node, inputs, ctx):
+    """np.take_along_axis (onnx.reference's np.choose refuses an axis longer than 64)."""
+    data, index = inputs
+    axis = node.attr("axis", 0)
+    index = np.where(index < 0, index + data.shape[axis], index)
+    return [np.take_along_axis(data, index.astype(np.int64), axis=axis)]

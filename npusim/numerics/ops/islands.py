@@ -19,6 +19,11 @@ NOT_BIT_EXACT = {
     "Softmax": "float Softmax (MlasComputeSoftmax: MLAS exp, vectorized sum) is computed with "
                "numpy exp; a QDQ Softmax fuses to QLinearSoftmax, which is exact",
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
+    "Conv": "a float Conv island (a layer left outside Q/DQ) runs numpy's float32 GEMM; "
+            "onnxruntime's MLAS sgemm sums in another order (a few ulps apart)",
+    "Gemm": "a float Gemm island runs numpy's float32 GEMM; MLAS sgemm sums in another order",
+    "MatMul": "a float MatMul island runs numpy's float32 GEMM; MLAS sgemm sums in another "
+              "order",
     "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
               "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
               "mode copies values and is exact)",

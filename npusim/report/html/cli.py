@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, console) -> int:
     from npusim import outputs
+    from npusim.cli_args import precisions_of
     from npusim.numerics.cli import load_npz
-    outputs.check_outputs(args.output, inputs=(args.model, args.chip, args.inputs))
+    outputs.check_outputs(args.output,
+                          inputs=(args.model, args.chip, args.inputs, args.precision_map))
     inputs = load_npz(args.inputs, "inputs") if args.inputs else None
     if args.target_sqnr is not None and inputs is None:
         raise NpusimError("--target-sqnr needs --inputs DATA.npz")
@@ -38,7 +40,8 @@ def main(args: argparse.Namespace, console) -> int:
                             precision=args.precision, fusion=args.fusion,
                             objective=args.objective, inputs=inputs,
                             target_sqnr_db=args.target_sqnr,
-                            outputs=getattr(args, "outputs", None))
+                            outputs=getattr(args, "outputs", None),
+                            precisions=precisions_of(args))
     t = data.report.totals
     size_kb = Path(args.output).stat().st_size / 1e3
     from rich.markup import escape

@@ -37,6 +37,9 @@ def render_html(data: ReportInputs) -> str:
     ]
     if data.numerics is not None:
         sections.append(("numerics", "Numerics", _numerics_section(data.numerics)))
+    if data.tradeoff is not None:
+        from npusim.report.html.tradeoff import tradeoff_section
+        sections.append(("tradeoff", "Accuracy vs latency", tradeoff_section(data.tradeoff)))
     sections.append(("estimates", "Estimated figures", _estimates(r, estimated)))
     nav = "".join(f'<a href="#{sid}">{html.escape(label)}</a>' for sid, label in _nav(sections))
     body = "\n".join(

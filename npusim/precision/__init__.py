@@ -1,0 +1,2 @@
+"""Mixed precision: the per-layer precision map, and the search for the accuracy / latency
+trade-off (`npusim precision`)."""

@@ -1,0 +1,79 @@
+"""The numerics of a precision map against onnxruntime running the same map: the QDQ graph
+with the mapped layers left in float (`numerics.mixed.to_onnx`). Bit for bit where npusim
+reproduces the float island (elementwise ops); a float Conv / Gemm / MatMul island runs
+numpy's GEMM, which sums in another order than MLAS: the run must then name that layer in
+`divergence`, with the mismatch measured, and no other layer may differ."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npusim.ir.passes import canonicalize
+from npusim.numerics import run_numerics
+from npusim.numerics.load import load_model
+from npusim.numerics.mixed import quantize_mixed, to_onnx
+from npusim.numerics.quantizer import config_for
+from tests.numerics.numerics_oracle import ort_session
+from tests.precision.conftest import BERT, BERT_SHAPES
+
+
+def _both(model, inputs, precisions, shapes=None):
+    graph, _ = load_model(model, shapes)
+    qdq = quantize_mixed(canonicalize(graph), [inputs], config_for("ort", "int8"), precisions)
+    session = ort_session(to_onnx(qdq))
+    theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs)))
+    ours = run_numerics(model, inputs, shapes=shapes, precisions=precisions, layerwise=False)
+    return ours, theirs
+
+
+def _check(ours, theirs, allowed: set[str]):
+    for name, t in theirs.items():
+        o = ours.outputs[name]
+        assert o.dtype == t.dtype and o.shape == t.shape
+        if o.tobytes() != t.tobytes():
+            named = {d.layer for d in ours.divergence if d.mismatched}
+            assert named, f"{name} differs and no divergence is named"
+            assert named <= allowed, named - allowed
+
+
+ELEMENTWISE = {"/layer4/layer4.1/Add": "fp16", "/avgpool/GlobalAveragePool": "fp16",
+               "/layer3/layer3.0/Add": "fp32"}
+
+
+def test_elementwise_float_layers_bit_exact(cnn, cnn_inputs):
+    ours, theirs = _both(cnn, cnn_inputs, ELEMENTWISE)
+    assert ours.outputs["logits"].tobytes() == theirs["logits"].tobytes()
+    # the fp16 layers read and write half values, which changes the output; an fp32 Add
+    # between quantized layers still reads DQ and feeds Q, and is fused back into its
+    # integer kernel (onnxruntime does the same)
+    int8 = run_numerics(cnn, cnn_inputs, layerwise=False).outputs["logits"]
+    assert int8.tobytes() != theirs["logits"].tobytes()
+    assert "/layer3/layer3.0/Add" in {r.name for r in ours.layers}
+    assert "/layer4/layer4.1/Add" not in {r.name for r in ours.layers}
+
+
+def test_chosen_fp16_map_matches_onnxruntime(searched, cnn, cnn_inputs):
+    chosen = dict(searched("cnn", "orin-agx-gpu").chosen_point.precisions)
+    assert chosen and set(chosen.values()) == {"fp16"}
+    ours, theirs = _both(cnn, cnn_inputs, chosen)
+    _check(ours, theirs, set(chosen))
+
+
+def test_bert_fp16_map_matches_onnxruntime(searched, bert_inputs):
+    # BERT's LayerNorm and Softmax stay float islands in every map (not bit-exact either)
+    moved = searched("bert", "j5").ranking[:3]
+    ours, theirs = _both(BERT, bert_inputs, {n: "fp16" for n in moved}, BERT_SHAPES)
+    islands = {d.layer for d in ours.divergence}
+    _check(ours, theirs, set(moved) | islands)
+
+
+def test_int16_layers_are_not_onnxruntime_expressible(cnn, cnn_inputs):
+    # onnxruntime runs an int16 Q/DQ layer as a float island (DQ -> float op -> Q); npusim
+    # runs it as the BPU does, with integer int16 kernels: close, not equal
+    layer = "/fc/Gemm"
+    ours, theirs = _both(cnn, cnn_inputs, {layer: "int16"})
+    o, t = ours.outputs["logits"], theirs["logits"]
+    assert np.abs(o - t).max() <= 1e-3 * np.abs(t).max()
+    with pytest.raises(AssertionError):
+        assert o.tobytes() == t.tobytes()

@@ -1,0 +1,83 @@
+"""A QDQ model priced as it is: nodes the quantizer left outside Q/DQ (float islands) run in
+float on the unit that can run them (fp16 on the Orin GPU; on J5, whose BPU has no float,
+on the CPU), so a model quantized with layers excluded costs more than the full one."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from npusim import api, zoo
+from npusim.cli import main
+
+EXCLUDED = ["/layer4/layer4.1/conv2/Conv", "/fc/Gemm"]
+
+
+@pytest.fixture(scope="module")
+def qdq_models(tmp_path_factory):
+    quant = pytest.importorskip("onnxruntime.quantization")
+    d = tmp_path_factory.mktemp("qdq")
+    onnx.save(zoo.build("resnet18", size=32), d / "f.onnx")
+
+    class Reader(quant.CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.it = iter([{"input": rng.normal(size=(1, 3, 32, 32)).astype(np.float32)}])
+
+        def get_next(self):
+            return next(self.it, None)
+    paths = {}
+    for name, exclude in (("full", []), ("partial", EXCLUDED)):
+        paths[name] = d / f"{name}.onnx"
+        quant.quantize_static(str(d / "f.onnx"), str(paths[name]), Reader(),
+                              quant_format=quant.QuantFormat.QDQ, per_channel=True,
+                              activation_type=quant.QuantType.QUInt8,
+                              weight_type=quant.QuantType.QInt8, nodes_to_exclude=exclude)
+    return paths
+
+
+@pytest.mark.parametrize("chip,unit", [("orin-agx-gpu", "gpu"), ("j5", "cpu")])
+def test_excluded_layers_run_in_float_and_cost_more(qdq_models, chip, unit):
+    full = api.prepare(qdq_models["full"], chip)
+    partial = api.prepare(qdq_models["partial"], chip)
+    assert full.float_islands == ()
+    assert set(partial.float_islands) == set(EXCLUDED)
+    rf, rp = api.simulate(full, fusion="greedy"), api.simulate(partial, fusion="greedy")
+    assert rp.totals.latency_ms > rf.totals.latency_ms
+    for name in EXCLUDED:
+        row = next(r for r in rp.layers if name in r.members)
+        assert (row.unit, row.precision) == (unit, "fp16")
+    # every other compute layer still runs int8 on the first unit
+    assert {(r.unit, r.precision) for r in rp.layers if r.bound_by not in ("view", "runtime")
+            and not set(r.members) & set(EXCLUDED)} == {(full.chip.ordered_units[0].name,
+                                                          "int8")}
+
+
+def test_table_names_the_float_layers(qdq_models, capsys):
+    args = ["simulate", str(qdq_models["partial"]), "--chip", "j5", "--fusion", "greedy"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 layer(s) not int8: fp16 on cpu 2" in out
+    assert "2 node(s) of this QDQ model sit outside Q/DQ and run in float" in out
+    for name in EXCLUDED:
+        assert name in out.split("sit outside Q/DQ")[1]
+
+
+def test_int16_qdq_layer_is_priced_at_int16():
+    # A conv between int16 Q/DQ (64 -> 64 channels, 3x3, 56 x 56): on J5 the BPU's int16
+    # rate, 115,605,504 MACs / (2 cores x 8192 x 1 GHz) = 7.056 us, and on the Orin GPU,
+    # which has no int16 MACs, the default int8.
+    from npusim.ir.passes import canonicalize
+    from npusim.numerics.mixed import quantize_mixed, to_onnx
+    from npusim.numerics.quantizer import config_for
+    from tests.precision.test_cost import _conv
+    g = canonicalize(_conv())
+    x = {"x": np.random.default_rng(0).standard_normal((1, 64, 56, 56)).astype(np.float32)}
+    model = to_onnx(quantize_mixed(g, [x], config_for("ort", "int16"), None))
+    j5 = api.simulate(model, "j5", fusion="none")
+    conv = next(r for r in j5.layers if "conv" in r.members)
+    assert (conv.unit, conv.precision) == ("bpu", "int16")
+    assert conv.compute_ms == pytest.approx(7.056e-3, rel=1e-9)
+    orin = api.simulate(model, "orin-agx-gpu", fusion="none")
+    assert next(r for r in orin.layers if "conv" in r.members).precision == "int8"

@@ -20,9 +20,9 @@ from npusim.numerics.executor import check_feeds, execute
 from npusim.numerics.fusion import fuse
 from npusim.numerics.load import is_quantized, load_model
 from npusim.numerics.metrics import sqnr_db
+from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
 from npusim.numerics.ops.context import Context, Settings
 from npusim.numerics.quant import cast_float
-from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
 from npusim.numerics.quantizer import config_for
 from npusim.numerics.requant import NpuShift, check_scheme
 from npusim.numerics.result import MixedPrecision, NumericsResult

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import __version__, api, outputs
-from npusim.cli_args import add_fusion_args, add_model_args
+from npusim.cli_args import add_fusion_args, add_model_args, bind_unit
 from npusim.errors import NpusimError
 
 EXIT_USER_ERROR = 2
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     try:
         args = _parser(_command(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+        bind_unit(args)
         return args.run(args, console)
     except NpusimError as e:
         print(f"npusim: error: {' '.join(str(e).split())}", file=sys.stderr)

@@ -139,6 +139,10 @@ class ComputeUnit(_Frozen):
         "and the schedule stages nothing in SRAM")
     build: BuildRules | None = Field(
         default=None, description="what the vendor builder makes of a model on this unit")
+    addressable_instances: bool = Field(
+        default=False, description="each of the `count` instances can run a model of its own, "
+        "addressed as NAME0, NAME1, ... (`npusim pipeline` units, `--unit`); false: the "
+        "instances only work together on one model")
 
     @model_validator(mode="after")
     def _vector_rate_per_precision(self) -> ComputeUnit:

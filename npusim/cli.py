@@ -112,6 +112,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         sweep_cli.add_arguments(sw)
         sw.set_defaults(run=sweep_cli.main)
 
+    pp = sub.add_parser("pipeline", help="several models on one chip: units concurrent, "
+                        "frames at rates, shared DRAM (table, --json, --trace, --search)")
+    from npusim.pipeline import cli as pipeline_cli
+    pipeline_cli.add_arguments(pp)
+    pp.set_defaults(run=pipeline_cli.main)
+
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")
     c.add_argument("name", nargs="?", help="profile name or YAML path (for 'show')")

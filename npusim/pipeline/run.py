@@ -199,17 +199,13 @@ class _Costs:
         tl = self.timeline(name, unit, batch)
         g, prec = tl.plan.problem.graph, tl.plan.problem.precision
         nbytes = 2 * sum(g.tensor(i).size * element_bytes(g, i, prec) for i in g.inputs)
-        view = select_unit(self.chip, unit)
-        handoff = max((_handoff_ms(view, u) for u in {unit, *upstream}), default=0.0)
+        handoff = max(_handoff_ms(self.chip, u) for u in sorted({unit, *upstream}))
         return Segment(handoff + nbytes / (self.chip.dram.achieved_bandwidth_GBps * 1e6),
                        nbytes, "copy")
 
 
 def _handoff_ms(chip: Chip, unit: str) -> float:
-    try:
-        u, _ = resolve_unit(chip, unit)
-    except NpusimError:
-        u, _ = resolve_unit(chip, unit.rstrip("0123456789"))
+    u, _ = resolve_unit(chip, unit)
     return u.handoff_us.value / 1e3 if u.handoff_us is not None else 0.0
 
 

@@ -29,13 +29,14 @@ def frame_completions(result: PipelineRun) -> list[float]:
 
 def throughput_fps(result: PipelineRun) -> float:
     """Frames per second in steady state: the frames completed after the first fifth (the
-    warm-up) over the time between their completions, (n - 1 - k) / (c[n-1] - c[k]) with
+    warm-up) over the time between their completions: #{c > c[k]} / (c[n-1] - c[k]) with
     k = n // 5; where those completions coincide (one batch), n / (c[n-1] - first arrival)."""
     done = sorted(frame_completions(result))
     n = len(done)
     k = n // 5
-    if n >= 2 and done[-1] > done[k] and n - 1 - k > 0:
-        return 1e3 * (n - 1 - k) / (done[-1] - done[k])
+    after = sum(1 for c in done if c > done[k])   # frames completing after c[k]
+    if n >= 2 and after:
+        return 1e3 * after / (done[-1] - done[k])
     span = done[-1] - min(result.arrivals_ms)
     return 1e3 * n / span if span > 0 else 0.0
 

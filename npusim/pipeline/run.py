@@ -158,14 +158,26 @@ def _segments_for(cost: _Costs, entry: ModelEntry, batch: int):
     return segments
 
 
+_TIMELINES: dict[tuple, Timeline] = {}   # per process: --search revisits the same bindings
+
+
 class _Costs:
     """Standalone timelines per (entry, unit, batch), each computed once."""
 
     def __init__(self, chip: Chip, entries: Mapping[str, ModelEntry],
                  refs: Mapping[str, str]) -> None:
         self.chip, self.entries, self.refs = chip, entries, refs
-        self.timeline = lru_cache(maxsize=None)(self._timeline)
         self.segments = lru_cache(maxsize=None)(self._segments)
+
+    def timeline(self, name: str, unit: str, batch: int) -> Timeline:
+        e = self.entries[name]
+        key = (self.chip.model_dump_json(), self.refs[name],
+               e.model_dump_json(exclude={"name", "unit", "replicas", "dispatch", "streams",
+                                          "batch", "rate_hz", "after", "handoff"}),
+               unit, batch)
+        if key not in _TIMELINES:
+            _TIMELINES[key] = self._timeline(name, unit, batch)
+        return _TIMELINES[key]
 
     def _timeline(self, name: str, unit: str, batch: int) -> Timeline:
         e = self.entries[name]

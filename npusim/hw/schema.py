@@ -151,6 +151,16 @@ class ComputeUnit(_Frozen):
             raise ValueError(f"vector_ops_per_cycle lacks {missing}, which macs_per_cycle has")
         return self
 
+    @model_validator(mode="after")
+    def _instances_split_the_channels(self) -> ComputeUnit:
+        n = int(self.count.value)
+        if self.addressable_instances and self.dma_channels is not None and \
+                self.dma_channels.value % n:
+            raise ValueError(f"addressable_instances: dma_channels "
+                             f"({self.dma_channels.value:g}) must split evenly among the "
+                             f"{n} instances")
+        return self
+
     @property
     def precisions(self) -> tuple[Precision, ...]:
         return tuple(self.macs_per_cycle)

@@ -3,7 +3,8 @@ to one unit, or to one instance of a unit whose instances run models of their ow
 
 A view keeps every figure of the profile; it only puts the chosen unit first in `unit_order`
 (ops it cannot run fall back to the others in their order) and, for an instance, narrows the
-unit to `count` 1 under the instance's name. No number is restated.
+unit to `count` 1 (and its share of `dma_channels`) under the instance's name. No number is
+restated.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ def select_unit(chip: Chip, name: str) -> Chip:
         count["value"] = 1
         entry = data["compute_units"][_position(chip, unit.name)]
         entry.update(name=name, count=count, addressable_instances=False)
+        if unit.dma_channels is not None:   # the unit's channels are split among instances
+            channels = dict(entry["dma_channels"])
+            n = int(unit.count.value)
+            for kind in ("source", "estimated", "calibrated"):
+                if channels.get(kind):
+                    channels[kind] = f"1/{n} of the unit's: {channels[kind]}"
+            channels["value"] = unit.dma_channels.value / n
+            entry["dma_channels"] = channels
         for level in data["memory"]:
             if level.get("unit") == unit.name:
                 level["unit"] = name

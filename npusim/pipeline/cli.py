@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--trace", metavar="FILE", help="write one Chrome / Perfetto trace: a "
                    "track per unit and DMA channel across models, DRAM bandwidth counter")
+    p.add_argument("--html", metavar="FILE", help="write the pipeline page of the HTML "
+                   "report (self-contained)")
     p.add_argument("--search", action="store_true", help="try the unit bindings and batches "
                    "the spec leaves `auto`; print the Pareto of end-to-end latency vs "
                    "throughput")
@@ -35,7 +37,7 @@ def main(args: argparse.Namespace, console) -> int:
         return 0
     if not args.spec:
         raise NpusimError("pipeline: give a spec file (or --schema)")
-    outputs.check_outputs(args.json, args.trace, inputs=(args.spec,))
+    outputs.check_outputs(args.json, args.trace, args.html, inputs=(args.spec,))
     if args.search:
         from npusim.pipeline.search import pareto_table, search
         points = search(args.spec, args.frames, args.jobs)
@@ -54,4 +56,7 @@ def main(args: argparse.Namespace, console) -> int:
     if args.trace:
         from npusim.pipeline.trace import trace_text
         outputs.write_text(args.trace, trace_text(result))
+    if args.html:
+        from npusim.pipeline.html import render_pipeline_html
+        outputs.write_text(args.html, render_pipeline_html(result, doc))
     return 0

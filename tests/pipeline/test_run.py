@@ -127,3 +127,12 @@ def test_cli_writes_json_and_trace(tmp_path, capsys):
     assert main(["pipeline", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "models[a].unit" in err
+
+
+def test_html_page_is_self_contained_and_deterministic(tmp_path):
+    from npusim.pipeline.html import render_pipeline_html
+    run = run_file(_spec(tmp_path, frames=2, head_source=""))
+    page = render_pipeline_html(run, summary(run))
+    assert page == render_pipeline_html(run, summary(run))
+    assert page.count("data:image/svg+xml;base64,") == 2
+    assert "<td>cam</td>" in page and "<td>head</td>" in page and "http" not in page

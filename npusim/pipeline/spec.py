@@ -16,6 +16,7 @@ from pydantic import field_validator, model_validator
 
 from npusim.errors import NpusimError
 from npusim.hw.yaml_file import read_yaml
+from npusim.ir.dtypes import Precision
 
 ZOO = "zoo:"
 AUTO = "auto"
@@ -39,9 +40,10 @@ class ModelEntry(_Frozen):
         default_factory=dict, description="zoo builder overrides, e.g. {size: 512}")
     shapes: str | None = Field(default=None, description="--shapes of one item (batch 1); "
                                "ONNX models with a dynamic batch get dim 0 scaled by `batch`")
-    precision: str = Field(default="int8", description="default precision of the model")
-    precisions: dict[str, str] = Field(default_factory=dict,
-                                       description="node name -> precision")
+    precision: Precision = Field(default=Precision.INT8,
+                                 description="default precision of the model")
+    precisions: dict[str, Precision] = Field(default_factory=dict,
+                                             description="node name -> precision")
     fusion: Literal["none", "rules", "greedy", "dp"] = "dp"
     unit: str | list[str] = Field(default=AUTO, description="unit or unit instance (gpu, "
                                   "dla0, bpu1, cpu), `auto`, or a list: one replica on each")

@@ -47,6 +47,7 @@ def test_a_good_spec_loads_in_dependency_order(tmp_path):
     (("rate_hz: 30", "rate_hz: 30\n    streams: 6\n    batch: 4"), r"batch 4 must divide streams 6"),
     (("rate_hz: 30", "rate_hz: -1"), r"models\[cam\]\.rate_hz: .*greater than 0"),
     (("name: head", "name: cam"), r"model names repeat"),
+    (("unit: bpu0", "unit: bpu0\n    precision: int9"), r"models\[cam\]\.precision: Input should be .*'int8'"),
     (("chip: j5", "chip: j5\nframe: 3"), r"frame: unknown key \(did you mean 'frames'\?\)"),
 ])
 def test_spec_errors_name_the_key(tmp_path, edit, message):

@@ -73,3 +73,11 @@ def test_cli_dla_core_is_unit_dla_n(capsys):
     assert "orin-agx@dla1" in capsys.readouterr().out
     assert main(["simulate", "zoo:resnet18", "--chip", "orin-agx", "--unit", "dla9",
                  "-q"]) == 2
+
+
+@pytest.mark.parametrize("view, single", [("orin-agx@dla0", "orin-agx-dla"),
+                                          ("orin-agx@gpu", "orin-agx-gpu")])
+def test_a_view_predicts_what_the_single_model_profile_predicts(view, single):
+    from npusim import api
+    assert api.simulate("zoo:resnet18", view).totals.latency_ms == \
+        api.simulate("zoo:resnet18", single).totals.latency_ms

@@ -19,6 +19,10 @@ and each segment progresses at speed s_i = a_i / d_i (1 when d_i = 0): a segment
 t_i ms takes t_i / s_i while the share holds. Shares are recomputed whenever any segment
 starts or ends. Contention is zero when the DMA windows of different units do not overlap or
 their summed demand stays within W.
+
+A segment computing on another unit (a DLA run's GPU fallback ops) needs that unit too: it
+waits until the unit is free, holds it while it runs (the run keeps its own unit meanwhile,
+as one TensorRT stream does), and the unit's own queue waits behind it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Segment:
     duration_ms: float
     dram_bytes: float
     label: str = ""
+    unit: str | None = None      # another unit it computes on (fallback); None: the run's own
 
     @property
     def demand_GBps(self) -> float:
@@ -67,6 +72,7 @@ class Executed:
     end_ms: float
     alone_ms: float
     segments: tuple[tuple[float, float, str, float], ...]   # (start, end, label, GB/s)
+    borrowed: tuple[tuple[str, float, float], ...] = ()     # (unit, start, end) of fallbacks
 
 
 def fair_share(demands: Sequence[float], capacity_GBps: float) -> list[float]:
@@ -97,6 +103,10 @@ def segments_of(timeline: Timeline) -> tuple[Segment, ...]:
     cuts = sorted({0.0, end, *(min(end, g.compute_end_ms) for g in timeline.groups)})
     windows: list[tuple[float, float, float]] = []   # (start, end, bytes) spread evenly
     staged = {g.index for g in timeline.groups if g.staged}
+    own = timeline.plan.chip.ordered_units[0].name
+    lane_unit = {lane.name: lane.unit for lane in timeline.lanes if lane.kind == "compute"}
+    computes = [(e.start_ms, e.end_ms, lane_unit[e.lane]) for e in timeline.events
+                if e.kind == "compute" and lane_unit.get(e.lane, own) != own]
     for e in timeline.events:
         if e.kind in ("load", "store") and e.nbytes:
             windows.append((e.start_ms, e.end_ms, float(e.nbytes)))
@@ -115,7 +125,12 @@ def segments_of(timeline: Timeline) -> tuple[Segment, ...]:
                 moved += n if a <= s < b else 0.0
             else:
                 moved += n * max(0.0, min(b, e) - max(a, s)) / (e - s)
-        out.append(Segment(b - a, moved))
+        other: dict[str, float] = {}
+        for s, e, unit in computes:
+            if min(b, e) - max(a, s) > EPS_MS:
+                other[unit] = other.get(unit, 0.0) + min(b, e) - max(a, s)
+        fallback = max(sorted(other), key=lambda u: other[u]) if other else None
+        out.append(Segment(b - a, moved, unit=fallback))
     return tuple(out)
 
 
@@ -135,10 +150,12 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
     running: dict[str, dict] = {}
     pending = set(by_key)
     bandwidth: list[tuple[float, float, float]] = []
+    held: dict[str, str] = {}      # fallback unit -> the unit whose run borrowed it
     t, changed = 0.0, True
     while pending or running:
-        for unit in units if changed else ():
-            if unit in running:
+        stalled, freed = _hold(running, held, t)
+        for unit in units if changed or freed else ():
+            if unit in running or unit in held:
                 continue
             free = [k for k in pending if k in ready and ready[k] <= t + EPS_MS
                     and unit in by_key[k].units]
@@ -151,14 +168,18 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
             segs = job.segments(unit, ups) if job.segments else job.fixed
             segs = tuple(s for s in segs if s.duration_ms > EPS_MS) or (Segment(EPS_MS, 0),)
             running[unit] = {"job": job, "segs": segs, "i": 0, "left": segs[0].duration_ms,
-                             "start": t, "seg_start": t, "log": [], "gbps": 0.0}
+                             "start": t, "seg_start": t, "log": [], "gbps": 0.0,
+                             "borrowed": [], "hold": None}
+        stalled, _ = _hold(running, held, t)
         if not running:
             later = [ready[k] for k in pending if k in ready]
             if not later:
                 raise RuntimeError("jobs wait on each other")  # the spec's graph is acyclic
             t, changed = max(t, min(later)), True
             continue
-        names = sorted(running)
+        names = sorted(u for u in running if u not in stalled)
+        if not names:                # runs waiting on each other's units: let the first go
+            names = [min(running)]
         demands = [running[u]["segs"][running[u]["i"]].demand_GBps for u in names]
         shares = fair_share(demands, capacity_GBps)
         speeds = [1.0 if d <= 0 else min(1.0, a / d) for a, d in zip(shares, demands)]
@@ -186,9 +207,11 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
             if r["i"] < len(r["segs"]):
                 r["left"] = r["segs"][r["i"]].duration_ms
                 continue
+            _release(r, held, t)
             job = r["job"]
             done[job.key] = Executed(job.key, u, _ready_of(job, done), r["start"], t,
-                                     sum(x.duration_ms for x in r["segs"]), tuple(r["log"]))
+                                     sum(x.duration_ms for x in r["segs"]), tuple(r["log"]),
+                                     tuple(r["borrowed"]))
             del running[u]
             changed = True
             for user in users.get(job.key, ()):
@@ -197,6 +220,37 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
                     ready[user] = max(by_key[user].ready_ms,
                                       max(done[d].end_ms for d in by_key[user].deps))
     return tuple(done[k] for k in sorted(done)), _merge(bandwidth)
+
+
+def _hold(running: dict[str, dict], held: dict[str, str], t: float
+          ) -> tuple[set[str], bool]:
+    """Give each run the fallback unit its current segment computes on, if that unit is
+    free (it holds no run of its own and no other borrower); runs that cannot have it wait
+    (their segment makes no progress). Returns the units whose runs wait, and whether a
+    fallback unit was given back."""
+    stalled, freed = set(), False
+    for u in sorted(running):
+        r = running[u]
+        need = r["segs"][r["i"]].unit if r["i"] < len(r["segs"]) else None
+        need = need if need != u else None
+        if r["hold"] is not None and r["hold"] != need:
+            _release(r, held, t)
+            freed = True
+        if need is None or r["hold"] == need:
+            continue
+        if need in running or need in held:
+            stalled.add(u)
+            continue
+        held[need], r["hold"], r["hold_start"] = u, need, t
+    return stalled, freed
+
+
+def _release(r: dict, held: dict[str, str], t: float) -> None:
+    if r["hold"] is not None:
+        if t > r["hold_start"]:
+            r["borrowed"].append((r["hold"], r["hold_start"], t))
+        del held[r["hold"]]
+        r["hold"] = None
 
 
 def _ready_of(job: Job, done: dict[int, Executed]) -> float:

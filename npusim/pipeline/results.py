@@ -68,8 +68,12 @@ def summary(result: PipelineRun) -> dict:
                                               for r in mine]))),
             "items_per_s": _r(1e3 * sum(r.items for r in mine) / (last - first)
                               if last > first else 0.0)}
-    util = {u: _r(sum(r.executed.end_ms - r.executed.start_ms for r in result.runs
-                      if r.executed.unit == u) / end if end else 0.0) for u in result.units}
+    busy = dict.fromkeys(result.units, 0.0)
+    for r in result.runs:
+        busy[r.executed.unit] += r.executed.end_ms - r.executed.start_ms
+        for unit, a, b in r.executed.borrowed:   # fallback work of runs bound elsewhere
+            busy[unit] = busy.get(unit, 0.0) + b - a
+    util = {u: _r(ms / end if end else 0.0) for u, ms in busy.items()}
     cap = result.chip.dram.achieved_bandwidth_GBps
     moved = sum((b - a) * g for a, b, g in result.dram)          # GB/s x ms = MB
     dram_util = moved / (cap * end) if end else 0.0

@@ -20,9 +20,11 @@ t_i ms takes t_i / s_i while the share holds. Shares are recomputed whenever any
 starts or ends. Contention is zero when the DMA windows of different units do not overlap or
 their summed demand stays within W.
 
-A segment computing on another unit (a DLA run's GPU fallback ops) needs that unit too: it
-waits until the unit is free, holds it while it runs (the run keeps its own unit meanwhile,
-as one TensorRT stream does), and the unit's own queue waits behind it.
+A segment computing on another unit (a DLA run's GPU fallback ops) shares that unit with the
+run bound there, as kernels of several streams interleave: each of the k runs computing on a
+unit progresses at most at 1/k of its speed, s_i = min(1/k, a_i / d_i), with the DRAM
+shares computed on the demands scaled by the same slice (d_i / k). The run keeps its own
+unit meanwhile (one TensorRT stream).
 """
 
 from __future__ import annotations
@@ -150,12 +152,10 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
     running: dict[str, dict] = {}
     pending = set(by_key)
     bandwidth: list[tuple[float, float, float]] = []
-    held: dict[str, str] = {}      # fallback unit -> the unit whose run borrowed it
     t, changed = 0.0, True
     while pending or running:
-        stalled, freed = _hold(running, held, t)
-        for unit in units if changed or freed else ():
-            if unit in running or unit in held:
+        for unit in units if changed else ():
+            if unit in running:
                 continue
             free = [k for k in pending if k in ready and ready[k] <= t + EPS_MS
                     and unit in by_key[k].units]
@@ -169,20 +169,20 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
             segs = tuple(s for s in segs if s.duration_ms > EPS_MS) or (Segment(EPS_MS, 0),)
             running[unit] = {"job": job, "segs": segs, "i": 0, "left": segs[0].duration_ms,
                              "start": t, "seg_start": t, "log": [], "gbps": 0.0,
-                             "borrowed": [], "hold": None}
-        stalled, _ = _hold(running, held, t)
+                             "borrowed": []}
         if not running:
             later = [ready[k] for k in pending if k in ready]
             if not later:
                 raise RuntimeError("jobs wait on each other")  # the spec's graph is acyclic
             t, changed = max(t, min(later)), True
             continue
-        names = sorted(u for u in running if u not in stalled)
-        if not names:                # runs waiting on each other's units: let the first go
-            names = [min(running)]
-        demands = [running[u]["segs"][running[u]["i"]].demand_GBps for u in names]
+        names = sorted(running)
+        slices = _time_slices(running)
+        full = [running[u]["segs"][running[u]["i"]].demand_GBps for u in names]
+        demands = [d * slices[u] for d, u in zip(full, names)]
         shares = fair_share(demands, capacity_GBps)
-        speeds = [1.0 if d <= 0 else min(1.0, a / d) for a, d in zip(shares, demands)]
+        speeds = [slices[u] if d <= 0 else min(slices[u], a / d)
+                  for a, d, u in zip(shares, full, names)]
         dt = min(running[u]["left"] / s for u, s in zip(names, speeds))
         changed = False
         if len(running) < len(units):
@@ -202,12 +202,13 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
             span = t - r["seg_start"]
             r["log"].append((r["seg_start"], t, seg.label,
                              r["gbps"] / span if span > 0 else 0.0))
+            if seg.unit is not None and seg.unit != u:
+                r["borrowed"].append((seg.unit, r["seg_start"], t))
             r["i"] += 1
             r["seg_start"], r["gbps"] = t, 0.0
             if r["i"] < len(r["segs"]):
                 r["left"] = r["segs"][r["i"]].duration_ms
                 continue
-            _release(r, held, t)
             job = r["job"]
             done[job.key] = Executed(job.key, u, _ready_of(job, done), r["start"], t,
                                      sum(x.duration_ms for x in r["segs"]), tuple(r["log"]),
@@ -222,35 +223,17 @@ def execute(jobs: Sequence[Job], units: Sequence[str], capacity_GBps: float
     return tuple(done[k] for k in sorted(done)), _merge(bandwidth)
 
 
-def _hold(running: dict[str, dict], held: dict[str, str], t: float
-          ) -> tuple[set[str], bool]:
-    """Give each run the fallback unit its current segment computes on, if that unit is
-    free (it holds no run of its own and no other borrower); runs that cannot have it wait
-    (their segment makes no progress). Returns the units whose runs wait, and whether a
-    fallback unit was given back."""
-    stalled, freed = set(), False
-    for u in sorted(running):
-        r = running[u]
-        need = r["segs"][r["i"]].unit if r["i"] < len(r["segs"]) else None
-        need = need if need != u else None
-        if r["hold"] is not None and r["hold"] != need:
-            _release(r, held, t)
-            freed = True
-        if need is None or r["hold"] == need:
-            continue
-        if need in running or need in held:
-            stalled.add(u)
-            continue
-        held[need], r["hold"], r["hold_start"] = u, need, t
-    return stalled, freed
-
-
-def _release(r: dict, held: dict[str, str], t: float) -> None:
-    if r["hold"] is not None:
-        if t > r["hold_start"]:
-            r["borrowed"].append((r["hold"], r["hold_start"], t))
-        del held[r["hold"]]
-        r["hold"] = None
+def _time_slices(running: dict[str, dict]) -> dict[str, float]:
+    """Each run's share of the unit its current segment computes on: 1 / the runs computing
+    there (its own run and the fallback segments of runs bound elsewhere)."""
+    where = {}
+    for u, r in running.items():
+        need = r["segs"][r["i"]].unit
+        where[u] = need if need is not None else u
+    count: dict[str, int] = {}
+    for v in where.values():
+        count[v] = count.get(v, 0) + 1
+    return {u: 1.0 / count[v] for u, v in where.items()}
 
 
 def _ready_of(job: Job, done: dict[int, Executed]) -> float:

@@ -68,12 +68,12 @@ def summary(result: PipelineRun) -> dict:
                                               for r in mine]))),
             "items_per_s": _r(1e3 * sum(r.items for r in mine) / (last - first)
                               if last > first else 0.0)}
-    busy = dict.fromkeys(result.units, 0.0)
+    spans: dict[str, list[tuple[float, float]]] = {u: [] for u in result.units}
     for r in result.runs:
-        busy[r.executed.unit] += r.executed.end_ms - r.executed.start_ms
+        spans[r.executed.unit].append((r.executed.start_ms, r.executed.end_ms))
         for unit, a, b in r.executed.borrowed:   # fallback work of runs bound elsewhere
-            busy[unit] = busy.get(unit, 0.0) + b - a
-    util = {u: _r(ms / end if end else 0.0) for u, ms in busy.items()}
+            spans.setdefault(unit, []).append((a, b))
+    util = {u: _r(_covered(s) / end if end else 0.0) for u, s in spans.items()}
     cap = result.chip.dram.achieved_bandwidth_GBps
     moved = sum((b - a) * g for a, b, g in result.dram)          # GB/s x ms = MB
     dram_util = moved / (cap * end) if end else 0.0
@@ -100,6 +100,16 @@ def summary(result: PipelineRun) -> dict:
                           "(npusim simulate --chip PROFILE@UNIT lists which)"
         if result.chip.estimated_figures() else "",
     }
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Time inside the union of the intervals."""
+    total, reach = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b > reach:
+            total += b - max(a, reach)
+            reach = b
+    return total
 
 
 def _binned(dram: tuple[tuple[float, float, float], ...], end: float) -> list[float]:
@@ -131,8 +141,8 @@ def table(doc: dict, console) -> None:
     for name, m in doc["models"].items():
         alone = "/".join(f"{v:.3f}" for v in m["standalone_ms"].values())
         t.add_row(name, ",".join(m["units"]), str(m["batch"]), str(m["runs"]), alone,
-                  f"{m['run_ms_p50']:.3f}", f"{m['latency_ms_p50']:.3f}", f"{m['latency_ms_p99']:.3f}",
-                  f"{m['contention_ms_mean']:.3f}", f"{m['wait_ms_mean']:.3f}",
+                  f"{m['run_ms_p50']:.3f}", f"{m['latency_ms_p50']:.3f}",
+                  f"{m['latency_ms_p99']:.3f}", f"{m['contention_ms_mean']:.3f}", f"{m['wait_ms_mean']:.3f}",
                   f"{m['items_per_s']:.1f}")
     console.print(t)
     util = ", ".join(f"{u} {100 * v:.0f}%" for u, v in doc["unit_utilization"].items())

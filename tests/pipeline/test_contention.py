@@ -74,15 +74,16 @@ def test_segments_change_demand_mid_run():
     assert [r.end_ms for r in ran] == pytest.approx([15.0, 10.0])
 
 
-def test_a_fallback_segment_waits_for_its_unit_and_then_holds_it():
-    # a: 2 ms on a, 3 ms on b (fallback), 2 ms on a; b runs its own 10 ms job from t=0.
-    # a's fallback waits until b is free at 10, holds b 10..13, ends at 15; a second job
-    # for b, ready at 11, waits until a gives b back at 13.
+def test_a_fallback_segment_time_slices_the_unit_it_borrows():
+    # a: 2 ms on a, 3 ms on b (fallback), 2 ms on a; b1: its own 10 ms job on b from t=0.
+    # From t=2 both compute on b at half speed: a's 3 ms take 6 (ends 8), b1 has done 2 + 3
+    # of its 10 ms by then and ends at 13; a's last 2 ms end at 10; b2, ready at 11, waits
+    # for b1 and runs 13..14.
     a = Job(0, ("a",), 0.0, fixed=(Segment(2, 0), Segment(3, 0, unit="b"), Segment(2, 0)))
     b1 = Job(1, ("b",), 0.0, fixed=(Segment(10, 0),))
     b2 = Job(2, ("b",), 11.0, fixed=(Segment(1, 0),))
     ran, _ = execute([a, b1, b2], ["a", "b"], 100.0)
-    assert ran[0].end_ms == pytest.approx(15.0)
+    assert ran[0].end_ms == pytest.approx(10.0) and ran[1].end_ms == pytest.approx(13.0)
     assert len(ran[0].borrowed) == 1 and ran[0].borrowed[0][0] == "b"
-    assert ran[0].borrowed[0][1:] == pytest.approx((10.0, 13.0))
+    assert ran[0].borrowed[0][1:] == pytest.approx((2.0, 8.0))
     assert (ran[2].start_ms, ran[2].end_ms) == pytest.approx((13.0, 14.0))

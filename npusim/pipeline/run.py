@@ -69,9 +69,9 @@ def run_file(path: str | Path, frames: int | None = None,
 def run_spec(spec: PipelineSpec, root: Path, frames: int | None = None,
              bindings: Mapping[str, Binding] | None = None) -> PipelineRun:
     """Simulate `frames` frames (default: the spec's) of the pipeline."""
+    if frames is not None and frames < 1:
+        raise PipelineError(f"--frames must be at least 1, got {frames}")
     frames = frames or spec.frames
-    if frames < 1:
-        raise PipelineError("--frames must be at least 1")
     chip = load_chip(chip_ref(spec, root))
     chosen = dict(bindings or {})
     for entry in spec.models:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from npusim import __version__, api, outputs
-from npusim.cli_args import add_fusion_args, add_model_args, precisions_of
+from npusim.cli_args import add_fusion_args, add_model_args, bind_unit, precisions_of
 from npusim.errors import NpusimError
 
 EXIT_USER_ERROR = 2
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 200)
     try:
         args = _parser(_command(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+        bind_unit(args)
         return args.run(args, console)
     except NpusimError as e:
         print(f"npusim: error: {' '.join(str(e).split())}", file=sys.stderr)
@@ -110,6 +111,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         from npusim.sweep import cli as sweep_cli
         sweep_cli.add_arguments(sw)
         sw.set_defaults(run=sweep_cli.main)
+
+    pp = sub.add_parser("pipeline", help="several models on one chip: units concurrent, "
+                        "frames at rates, shared DRAM (table, --json, --trace, --search)")
+    from npusim.pipeline import cli as pipeline_cli
+    pipeline_cli.add_arguments(pp)
+    pp.set_defaults(run=pipeline_cli.main)
 
     c = sub.add_parser("chips", help="list bundled chip profiles, or export their schema")
     c.add_argument("action", nargs="?", choices=["list", "schema", "show"], default="list")

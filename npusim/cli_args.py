@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from npusim.cli_types import count
 from npusim.fusion import STRATEGIES
 from npusim.ir import Precision
 
@@ -22,6 +23,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="cut the graph at these tensors: they become the outputs and nodes "
                    "no longer needed are dropped (e.g. before NonMaxSuppression)")
     p.add_argument("--precision", default="int8", choices=[x.value for x in Precision])
+    u = p.add_mutually_exclusive_group()
+    u.add_argument("--unit", metavar="NAME", help="bind the model to one unit or unit "
+                   "instance of a whole-SoC profile (--chip orin-agx --unit dla1)")
+    u.add_argument("--dla-core", type=count, metavar="N", help="same as --unit dlaN")
     add_precision_map_args(p)
 
 
@@ -49,3 +54,12 @@ def add_fusion_args(p: argparse.ArgumentParser) -> None:
                    help="fusion strategy (default dp: the exact planner)")
     p.add_argument("--objective", default="latency", metavar="latency|ddr|weighted:W",
                    help="what the planner minimizes; weighted:W = latency_ms + W x DDR MB")
+
+
+def bind_unit(args: argparse.Namespace) -> None:
+    """Fold --unit / --dla-core into --chip as PROFILE@UNIT (the single-model view)."""
+    unit = getattr(args, "unit", None)
+    if getattr(args, "dla_core", None) is not None:
+        unit = f"dla{args.dla_core}"
+    if unit and getattr(args, "chip", None):
+        args.chip = f"{args.chip}@{unit}"

@@ -30,14 +30,29 @@ def bundled_profiles() -> dict[str, Path]:
 
 
 def load_chip(chip: str | os.PathLike | Chip) -> Chip:
-    """A bundled profile by name (`j5`), or the path of a YAML file."""
+    """A bundled profile by name (`j5`), or the path of a YAML file; `PROFILE@UNIT` is the
+    single-model view of that profile bound to a unit or unit instance (`orin-agx@dla1`)."""
     if isinstance(chip, Chip):
         return chip
-    data, where = _resolve(str(chip), None, seen=(), roots=())
+    ref, unit = _split_unit(str(chip))
+    if unit is not None:
+        from npusim.hw.units import select_unit
+        return select_unit(load_chip(ref), unit)
+    data, where = _resolve(ref, None, seen=(), roots=())
     try:
         return Chip.model_validate(data)
     except ValidationError as e:
         raise ProfileError(f"profile {where}: {_describe(e, data)}") from None
+
+
+def _split_unit(ref: str) -> tuple[str, str | None]:
+    """`orin-agx@dla1` -> ("orin-agx", "dla1"); a name or existing file is kept whole."""
+    base, at, unit = ref.rpartition("@")
+    if not at or ref in bundled_profiles() or Path(ref).is_file():
+        return ref, None
+    if not unit or not base:
+        raise ProfileError(f"chip '{ref}': write PROFILE@UNIT, e.g. orin-agx@dla1")
+    return base, unit
 
 
 def chip_schema() -> dict[str, Any]:

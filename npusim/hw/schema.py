@@ -139,12 +139,26 @@ class ComputeUnit(_Frozen):
         "and the schedule stages nothing in SRAM")
     build: BuildRules | None = Field(
         default=None, description="what the vendor builder makes of a model on this unit")
+    addressable_instances: bool = Field(
+        default=False, description="each of the `count` instances can run a model of its own, "
+        "addressed as NAME0, NAME1, ... (`npusim pipeline` units, `--unit`); false: the "
+        "instances only work together on one model")
 
     @model_validator(mode="after")
     def _vector_rate_per_precision(self) -> ComputeUnit:
         missing = [p.value for p in self.macs_per_cycle if p not in self.vector_ops_per_cycle]
         if missing:
             raise ValueError(f"vector_ops_per_cycle lacks {missing}, which macs_per_cycle has")
+        return self
+
+    @model_validator(mode="after")
+    def _instances_split_the_channels(self) -> ComputeUnit:
+        n = int(self.count.value)
+        if self.addressable_instances and self.dma_channels is not None and \
+                self.dma_channels.value % n:
+            raise ValueError(f"addressable_instances: dma_channels "
+                             f"({self.dma_channels.value:g}) must split evenly among the "
+                             f"{n} instances")
         return self
 
     @property

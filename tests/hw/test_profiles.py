@@ -16,7 +16,7 @@ def test_bundled_profiles_are_the_chips_boards_and_orin_power_modes():
         "j5", "orin-agx-gpu", "orin-agx-dla", "orin-nx-gpu", "orin-agx-gpu-maxn",
         "orin-agx-gpu-50w", "orin-agx-gpu-30w", "orin-agx-gpu-15w",
         "orin-nano", "orin-nano-super", "rdk-x5", "rdk-s100", "rdk-s100p", "j6e", "j6m",
-        "tda4vm", "ascend-310"}
+        "tda4vm", "ascend-310", "orin-agx"}
 
 
 def test_orin_gpu_dense_peaks_match_facts():

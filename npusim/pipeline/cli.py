@@ -20,7 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search", action="store_true", help="try the unit bindings and batches "
                    "the spec leaves `auto`; print the Pareto of end-to-end latency vs "
                    "throughput")
-    p.add_argument("--jobs", type=int, default=1, help="--search: joblib workers")
+    p.add_argument("--jobs", type=int, default=1, help="--search: joblib workers (-1: all cores)")
+    p.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                   help="--search: local processes (loky) or a Dask cluster (dask)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="--search --backend dask: the Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--schema", action="store_true", help="print the spec's JSON Schema")
 
 
@@ -40,7 +44,9 @@ def main(args: argparse.Namespace, console) -> int:
     outputs.check_outputs(args.json, args.trace, args.html, inputs=(args.spec,))
     if args.search:
         from npusim.pipeline.search import pareto_table, search
-        points = search(args.spec, args.frames, args.jobs)
+        if args.jobs == 0:
+            raise NpusimError("pipeline: --jobs 0 runs nothing: give N >= 1 workers, or -1 for all cores")
+        points = search(args.spec, args.frames, args.jobs, args.backend, args.scheduler)
         pareto_table(points, console)
         if args.json:
             outputs.write_text(args.json, json.dumps(

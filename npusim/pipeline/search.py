@@ -1,7 +1,7 @@
 """`npusim pipeline SPEC --search`: every binding of the entries left `unit: auto` (distinct
 candidate units per replica) and every batch of those left `batch: auto` (the divisors of
 `streams`, or 1, 2, 4, 8 for a single stream), each run as a pipeline, in parallel with
-joblib; the Pareto front of end-to-end latency (p50) against throughput.
+joblib (local processes or a Dask cluster, as sweeps); the Pareto front of end-to-end latency (p50) against throughput.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import joblib
 from npusim.hw import load_chip
 from npusim.pipeline.run import Binding, candidate_units, default_binding, run_spec
 from npusim.pipeline.spec import AUTO, ModelEntry, PipelineError, chip_ref, load_spec
+from npusim.sweep.run import parallel
 
 MAX_POINTS = 256
 
@@ -52,9 +53,10 @@ def choices(entry: ModelEntry, units: tuple[str, ...]) -> list[Binding]:
     return [Binding(p, b) for p in placements for b in batches]
 
 
-def search(path: str | Path, frames: int | None = None, n_jobs: int = 1
-           ) -> tuple[SearchPoint, ...]:
-    """Every combination of the spec's `auto` choices, evaluated; Pareto points marked."""
+def search(path: str | Path, frames: int | None = None, n_jobs: int = 1,
+           backend: str = "loky", scheduler: str | None = None) -> tuple[SearchPoint, ...]:
+    """Every combination of the spec's `auto` choices, evaluated on local processes or a Dask
+    cluster (`backend`, `scheduler`, as sweeps); Pareto points marked."""
     spec, root = load_spec(path)
     chip = load_chip(chip_ref(spec, root))
     units = candidate_units(chip)
@@ -65,8 +67,9 @@ def search(path: str | Path, frames: int | None = None, n_jobs: int = 1
         raise PipelineError(f"--search would try {len(combos)} bindings (more than "
                             f"{MAX_POINTS}); fix some units or batches in the spec")
     names = [e.name for e in spec.models]
-    rows = joblib.Parallel(n_jobs=n_jobs)(
-        joblib.delayed(_evaluate)(spec, root, frames, dict(zip(names, c))) for c in combos)
+    with parallel(backend, scheduler, n_jobs) as workers:
+        rows = list(workers(joblib.delayed(_evaluate)(spec, root, frames, dict(zip(names, c)))
+                            for c in combos))
     front = _front(rows)
     return tuple(SearchPoint(**r, pareto=i in front) for i, r in enumerate(rows))
 

@@ -126,8 +126,8 @@ def run_points(spec: SweepSpec, points: Sequence[Point], *, n_jobs: int = -1,
                progress: bool = False) -> SweepResult:
     """Evaluate the points `expand(spec)` gave (see `run_sweep`)."""
     columns = LABEL_COLUMNS + spec.override_paths + METRIC_COLUMNS
-    with _parallel(backend, scheduler, n_jobs) as parallel:
-        results = parallel(joblib.delayed(evaluate)(p) for p in points)
+    with parallel(backend, scheduler, n_jobs) as workers:
+        results = workers(joblib.delayed(evaluate)(p) for p in points)
         rows = _collect(results, len(points), progress)
     return SweepResult(columns, tuple(rows))
 
@@ -158,7 +158,9 @@ def _graph(model: str, shapes: str | None) -> Graph:
 
 
 @contextlib.contextmanager
-def _parallel(backend: str, scheduler: str | None, n_jobs: int) -> Iterator[joblib.Parallel]:
+def parallel(backend: str, scheduler: str | None, n_jobs: int) -> Iterator[joblib.Parallel]:
+    """A joblib.Parallel yielding results as they come: local processes (`loky`) or the
+    Dask cluster whose scheduler is at `scheduler` (`dask`). Sweeps and pipeline searches."""
     if backend not in BACKENDS:
         raise NpusimError(f"unknown sweep backend '{backend}'; use {' or '.join(BACKENDS)}")
     if backend == "loky":

@@ -10,6 +10,7 @@ A model is a path, an `onnx.ModelProto`, an `ir.Graph`, or `zoo:NAME`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -18,12 +19,14 @@ import onnx
 
 from npusim import fusion
 from npusim.cost import CostModel, Problem, prepare_problem
+from npusim.cost.build_choice import builder_options
 from npusim.errors import NpusimError
 from npusim.frontend import load_graph
 from npusim.fusion import Plan
 from npusim.hw import Chip, load_chip
 from npusim.hw.schema import figure_path
 from npusim.ir import Graph, Precision
+from npusim.ir.layer_names import resolve_layers
 from npusim.ir.passes import canonicalize
 from npusim.result import LayerRow, LlmReport, Report, Totals
 from npusim.schedule import MemoryMap, Timeline, place, schedule
@@ -73,7 +76,24 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
     per_node = {name: parse_precision(p) for name, p in (precisions or {}).items()}
     hw = load_chip(chip)
     graph = load(model, shapes, zoo_weights="light", outputs=outputs)
-    return prepare_problem(graph, hw, default, per_node, _model_name(model, graph))
+    name = _model_name(model, graph)
+    problem = prepare_problem(graph, hw, default, per_node, name)
+    # an int8 build may keep runs of layers in fp16 where that is faster (TensorRT): plan
+    # each build the builder could make (a quick greedy plan) and keep the fastest
+    explicit = resolve_layers(graph, per_node, f"precision map for {name}") if per_node else {}
+
+    def reprice(flips):
+        return prepare_problem(graph, hw, default, {**flips, **per_node}, name)
+
+    best, best_ms = problem, None
+    for flips in builder_options(problem, explicit, reprice):
+        if best_ms is None:
+            best_ms = fusion.plan(problem, "greedy").serial_latency_ms
+        option = dataclasses.replace(reprice(flips), builder_choices=MappingProxyType(flips))
+        ms = fusion.plan(option, "greedy").serial_latency_ms
+        if ms < best_ms:
+            best, best_ms = option, ms
+    return best
 
 
 def plan(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Shapes = None,

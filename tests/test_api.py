@@ -81,11 +81,10 @@ def test_throughput_is_set_by_the_busiest_lane(cnn_path):
 def test_fusion_none_runs_every_op_alone_on_the_gpu(cnn_path):
     # on a unit that reads DRAM itself (no DMA staging) groups run back to back, so the
     # makespan is exactly the sum of the ops priced alone, in graph order
-    from npusim.cost import graph_costs
+    from npusim.cost import CostModel
     from npusim.hw import load_chip
-    from npusim.ir import Precision
     r = npusim.simulate(cnn_path, "orin-agx-gpu", fusion="none")
-    lone = graph_costs(npusim.load(cnn_path), load_chip("orin-agx-gpu"), Precision.INT8)
+    lone = CostModel(r.timeline.plan.problem).unfused()  # the build the report is of
     # the kernels run back to back (each takes longer than the CPU needs to enqueue the
     # next); the profile's per-query runtime comes before the first one
     assert r.totals.kernels_ms == pytest.approx(sum(c.latency_ms for c in lone))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from npusim.cost.compute import ComputeTime, compute_time
@@ -118,6 +118,8 @@ class Problem:
     padding: Mapping[str, float]               # activation -> aligned / valid bytes (>= 1)
     estimated: Mapping[str, str]               # profile figures marked estimated
     float_islands: tuple[str, ...] = ()        # QDQ-model nodes left outside Q/DQ: float
+    builder_choices: Mapping[str, Precision] = field(  # int8 layers the builder keeps higher
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:

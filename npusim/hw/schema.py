@@ -69,6 +69,12 @@ class BuildRules(_Frozen):
         default=[], description="op types an int8 build runs in `fallback_precision` (no "
         "int8 kernel, or a slower one)")
     fallback_precision: Precision = Precision.FP16
+    int8_choice: Literal["forced", "fastest"] = Field(
+        default="forced", description="fastest: an int8 build of a float model (implicit "
+        "quantization) lets the builder keep a run of int8-capable layers in "
+        "`fallback_precision` where that is faster with the reformats at its edges (TensorRT "
+        "times both); forced: every layer with an int8 kernel runs int8. QDQ models are "
+        "forced either way")
     in_place: list[str] = Field(
         default=[], description="op types the builder elides: producers write straight "
         "into the consumer's buffer (TensorRT concat / slice)")

@@ -29,7 +29,13 @@ def float_layers_line(report: Report) -> str | None:
     share = 100 * total / makespan if makespan else 0.0
     line = (f"{len(rows)} layer(s) not {report.precision}: {pieces} = {total:.3f} ms of "
             f"{makespan:.3f} ms ({share:.1f}%)")
-    islands = report.timeline.plan.problem.float_islands if report.timeline else ()
+    problem = report.timeline.plan.problem if report.timeline else None
+    kept = problem.builder_choices if problem is not None else {}
+    if kept:
+        line += (f"; the builder keeps {len(kept)} int8-capable node(s) in "
+                 f"{next(iter(kept.values())).value}, where int8 with its reformats is not "
+                 "faster (TensorRT's per-layer choice)")
+    islands = problem.float_islands if problem is not None else ()
     if islands:
         line += (f"; {len(islands)} node(s) of this QDQ model sit outside Q/DQ and run in "
                  f"float: {', '.join(islands[:6])}" + (" ..." if len(islands) > 6 else ""))

@@ -109,11 +109,13 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     ranking = tuple(n for n in ranking if n in cost_names)
 
     def measure(label, moved, precisions, precision="int8"):
-        report = api.simulate(api.prepare(graph, hw, precision=precision,
-                                          precisions=precisions), fusion=fusion)
+        problem = api.prepare(graph, hw, precision=precision, precisions=precisions)
+        report = api.simulate(problem, fusion=fusion)
         if precision == "int8":
+            # the values of what the builder builds: layers it keeps in fp16 run in fp16
+            built = {**{n: p.value for n, p in problem.builder_choices.items()}, **precisions}
             run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="int8",
-                               precisions=precisions or None, reference=False,
+                               precisions=built or None, reference=False,
                                layerwise=False)
         else:
             run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme,

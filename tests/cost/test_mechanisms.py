@@ -105,6 +105,42 @@ def test_int8_build_keeps_softmax_in_fp16_with_reformat_kernels(tmp_path):
     assert loads["x"] == 512 + 768
 
 
+def _fastest_chip(tmp_path):
+    path = tmp_path / "gpu-fastest.yaml"
+    path.write_text(GPU.replace("TILE", "0").replace("RUNTIME", "").replace(
+        "      reformat: true", "      reformat: true\n      int8_choice: fastest"))
+    return load_chip(path)
+
+
+def test_an_int8_build_keeps_islands_in_fp16_where_int8_and_its_reformats_are_slower(tmp_path):
+    # each tiny matmul is an int8 island between fp16 softmax / graph edges: in int8 it saves
+    # 16 ns of MMA and 768 B (0.768 us) of DRAM, but pays a 2.768 us reformat kernel at the
+    # softmax; the builder (TensorRT) keeps both in fp16, which is what an fp16 build runs
+    g = _softmax_between_matmuls()
+    problem = api.prepare(g, _fastest_chip(tmp_path), precision="int8")
+    assert problem.precisions["mm1"] is Precision.FP16
+    assert problem.precisions["mm2"] is Precision.FP16
+    assert set(problem.builder_choices) == {"mm1", "mm2"}
+    int8 = api.simulate(problem).totals.latency_ms
+    fp16 = api.simulate(g, _fastest_chip(tmp_path), precision="fp16").totals.latency_ms
+    forced = api.simulate(g, _chip(tmp_path), precision="int8").totals.latency_ms
+    assert int8 == pytest.approx(fp16) and forced > int8 + 2 * 0.002 - 2 * 0.000768 - 1e-9
+
+
+def test_an_int8_build_keeps_int8_where_it_is_faster(tmp_path):
+    # 256^3 MACs: int8 65.5 us of MMA and 196,608 B of DRAM, fp16 twice both: int8 stays
+    problem = api.prepare(_matmul(256, 256, 256), _fastest_chip(tmp_path), precision="int8")
+    assert problem.precisions["mm"] is Precision.INT8 and not problem.builder_choices
+
+
+def test_a_layer_the_user_chose_is_never_changed_by_the_builder(tmp_path):
+    g = _softmax_between_matmuls()
+    problem = api.prepare(g, _fastest_chip(tmp_path), precision="int8",
+                          precisions={"mm1": "int8"})
+    assert problem.precisions["mm1"] is Precision.INT8
+    assert "mm1" not in problem.builder_choices
+
+
 def test_concat_runs_in_place(tmp_path):
     nodes = [helper.make_node("Relu", ["a"], ["r"], name="relu"),
              helper.make_node("Concat", ["r", "a"], ["y"], name="cat", axis=1)]

@@ -42,16 +42,18 @@ def test_pareto_front_is_a_trade_off(searched, model, chip):
         assert dict(p.precisions) == {n: s.high for n in s.ranking[:k]}
 
 
-def test_bert_on_orin_all_fp16_beats_int8(searched):
-    # What the plan says about this tiny BERT (seq 16) on the Orin GPU: an int8 build keeps
-    # LayerNorm / Softmax / Erf in fp16 with a reformat kernel at every boundary, so all-fp16
-    # is both faster and more accurate than all-int8 and is the whole Pareto front.
+def test_bert_on_orin_the_builder_keeps_what_int8_does_not_speed_up(searched):
+    # tiny BERT (seq 16) on the Orin GPU: int8 with a reformat kernel at every LayerNorm /
+    # Softmax / Erf boundary is slower than fp16, so the builder (TensorRT: INT8 is a
+    # permission) keeps every layer in fp16. Every point is then the fp16 engine: there is
+    # no trade-off to search, and all-int8 is no slower than all-fp16.
     s = searched("bert", "orin-agx-gpu")
-    low, top = s.points[0], s.points[-1]
-    assert top.latency_ms < low.latency_ms and top.output_sqnr_db > low.output_sqnr_db
-    assert [p.label for p in s.pareto] == ["all fp16"] and s.chosen_point is top
-    # moving an Add next to fp16 layers removes a reformat: the first move is faster
-    assert s.points[1].latency_ms < low.latency_ms
+    top = s.points[-1]
+    assert all(p.latency_ms == pytest.approx(top.latency_ms, rel=1e-9) for p in s.points)
+    problem = api.prepare(BERT, "orin-agx-gpu", BERT_SHAPES, "int8")
+    assert problem.builder_choices and all(
+        p.value != "int8" for n, p in problem.precisions.items()
+        if not problem.is_view[problem.index[n]])
 
 
 def test_target_sqnr_picks_the_fastest_point_reaching_it(searched):

@@ -55,7 +55,7 @@ def _nodes(root):
 
 
 def test_svg_has_a_node_per_node_an_outline_per_group_and_precision_fills():
-    r = _report(_small(), "orin-agx-gpu", "int8", {"conv2": "fp16"})
+    r = _report(_small(), "orin-agx-gpu", "int8", {"conv2": "fp16", "conv1": "int8"})
     plan = r.timeline.plan
     root = ET.fromstring(graph_view.graph_svg(r))
     nodes = {g.get("data-node"): g for g in _nodes(root)}

@@ -83,13 +83,22 @@ def test_grouped_query_attention_macs():
     "orin-agx-gpu",
 ])
 def test_decode_at_batch_1_reads_every_weight_once_per_token(chip):
-    # int8: one byte per weight; the lm_head and layer matrices are read whole each step,
-    # the embedding only for the one looked-up row. KV cache and logits add a little.
+    # the lm_head and layer matrices are read whole each step, each at the precision its
+    # matmul runs in, the embedding only for the one looked-up row. KV cache and logits add
+    # a little. int8: one byte per weight.
     layers, hidden, inter, vocab = 2, 256, 768, 32000
-    weights = layers * (4 * hidden * hidden + 3 * hidden * inter) + hidden * vocab
+    int8_weights = layers * (4 * hidden * hidden + 3 * hidden * inter) + hidden * vocab
     g = npusim.load(zoo.build("decoder", seq=1, past=63, weights="light"))
-    ddr = npusim.simulate(g, chip).totals.ddr_bytes_per_frame
+    report = npusim.simulate(g, chip)
+    p = report.timeline.plan.problem
+    weights = sum(r.nbytes for i, n in enumerate(p.graph.nodes) if n.op_type == "MatMul"
+                  for r in p.reads[i] if r.constant)
+    ddr = report.totals.ddr_bytes_per_frame
     assert weights <= ddr <= 1.05 * weights
+    if not p.builder_choices:  # every matmul in int8 (on the GPU, TensorRT's builder keeps
+        assert weights == int8_weights  # the small ones in fp16: 2 bytes per weight there)
+    else:
+        assert int8_weights < weights < 2 * int8_weights
 
 
 def test_unknown_dim_name_is_refused():

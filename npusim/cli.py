@@ -100,10 +100,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     memory_cli.add_arguments(m)
     m.set_defaults(run=memory_cli.main)
 
-    from npusim.report import html as report_html
     r = sub.add_parser("report", help="self-contained HTML report of a model on a chip")
-    report_html.add_arguments(r)
-    r.set_defaults(run=report_html.main)
+    if command in (None, "report"):  # the page's modules (plots, SVG) load only for it
+        from npusim.report import html as report_html
+        report_html.add_arguments(r)
+        r.set_defaults(run=report_html.main)
 
     sw = sub.add_parser("sweep", help="design-space sweep over profile overrides, models, "
                         "fusion strategies and precisions (joblib or Dask)")

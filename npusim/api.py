@@ -82,8 +82,13 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
     # each build the builder could make (a quick greedy plan) and keep the fastest
     explicit = resolve_layers(graph, per_node, f"precision map for {name}") if per_node else {}
 
-    def reprice(flips):
-        return prepare_problem(graph, hw, default, {**flips, **per_node}, name)
+    repriced: dict[tuple, Problem] = {}
+
+    def reprice(flips):  # each build once: builder_options prices the all-fp16 one too
+        key = tuple(sorted((n, p.value) for n, p in flips.items()))
+        if key not in repriced:
+            repriced[key] = prepare_problem(graph, hw, default, {**flips, **per_node}, name)
+        return repriced[key]
 
     best, best_ms = problem, None
     for flips in builder_options(problem, explicit, reprice):

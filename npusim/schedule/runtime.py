@@ -7,12 +7,11 @@ kernel starts no earlier than its enqueue).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from npusim.schedule.staging import Staging, compute_lanes
 from npusim.ir import Graph
+from npusim.schedule.staging import Staging, compute_lanes
 from npusim.schedule.timeline import COPY_LANE, MIN_MS, RUNTIME_GROUP, Event
 
 INPUT_COPY = "input copy (H2D)"
@@ -94,4 +93,4 @@ def output_copy(ctx: Staging, events: Iterable[Event]) -> Event | None:
 
 def io_bytes(graph: Graph, names: Iterable[str]) -> int:
     """Bytes of graph inputs or outputs at their ONNX dtype (what the bindings hold)."""
-    return sum(math.prod(graph.shape(n)) * graph.tensor(n).dtype.itemsize for n in names)
+    return sum(int(graph.tensor(n).nbytes) for n in names)

@@ -26,7 +26,6 @@ from npusim.fusion import Plan
 from npusim.hw import Chip, load_chip
 from npusim.hw.schema import figure_path
 from npusim.ir import Graph, Precision
-from npusim.ir.layer_names import resolve_layers
 from npusim.ir.passes import canonicalize
 from npusim.result import LayerRow, LlmReport, Report, Totals
 from npusim.schedule import MemoryMap, Timeline, place, schedule
@@ -80,7 +79,6 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
     problem = prepare_problem(graph, hw, default, per_node, name)
     # an int8 build may keep runs of layers in fp16 where that is faster (TensorRT): plan
     # each build the builder could make (a quick greedy plan) and keep the fastest
-    explicit = resolve_layers(graph, per_node, f"precision map for {name}") if per_node else {}
 
     repriced: dict[tuple, Problem] = {}
 
@@ -91,7 +89,7 @@ def prepare(model: ModelLike | Problem, chip: ChipLike | None = None, shapes: Sh
         return repriced[key]
 
     best, best_ms = problem, None
-    for flips in builder_options(problem, explicit, reprice):
+    for flips in builder_options(problem, problem.chosen, reprice):
         if best_ms is None:
             best_ms = fusion.plan(problem, "greedy").serial_latency_ms
         option = dataclasses.replace(reprice(flips), builder_choices=MappingProxyType(flips))

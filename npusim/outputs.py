@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import stat
 import tempfile
@@ -13,6 +14,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from npusim.errors import NpusimError
+
+
+def json_number(v):
+    """A number as JSON can hold it: JSON has no infinity or NaN (an SQNR is infinite where
+    a run is exact), so those are written as the strings "inf", "-inf" and "nan"."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+    return v
 
 
 def check_outputs(*paths: str | os.PathLike | None,

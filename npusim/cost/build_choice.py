@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping
 from npusim.cost.model import CostModel
 from npusim.cost.opcost import by_latency
 from npusim.cost.problem import Problem
-from npusim.cost.transitions import reformat_s
+from npusim.cost.transitions import needs_reformat, reformat_s
 from npusim.ir import Precision
 
 Reprice = Callable[[Mapping[str, Precision]], Problem]
@@ -90,7 +90,7 @@ def _edge_reformats_ms(low: Problem, high: Problem, i: int, island: list[int]) -
         for j in low.readers.get(w.tensor, ()):
             if j in members or low.unit[j] is None or low.unit[j].name != low.unit[i].name:
                 continue
-            if low.precision_of(j) is not low.precision_of(i):
+            if needs_reformat(low, j, low.precision_of(i)):
                 seconds, _ = reformat_s(low.stored_bytes(w.tensor) + high.stored_bytes(w.tensor),
                                         low.unit[i], low.chip)
                 ms += 1e3 * seconds

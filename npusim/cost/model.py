@@ -1,4 +1,4 @@
-"""Price the ops and fused groups of one graph on one chip at one precision.
+"""Price the ops and fused groups of one graph on one chip, each node at its precision.
 
 A group is a set of nodes run without writing its internal tensors to DRAM. Its cost:
 
@@ -9,7 +9,10 @@ A group is a set of nodes run without writing its internal tensors to DRAM. Its 
 - DRAM stores: each tensor a member produces that a non-member reads or the graph outputs.
 - Compute: the members' MAC-array time and vector time, each summed (the two pipeline within
   a group); with row tiles, the halo rows of internal tensors are recomputed.
-- Latency: max(compute, DRAM time) + the unit's per-op overhead, once per group.
+- Latency: max(compute, DRAM time) + the unit's per-op overhead, once per group, + the
+  transitions: a hand-off from another unit, and a reformat kernel for a tensor stored at
+  another precision than a member reads it in (`transitions.needs_reformat`). A group runs
+  at one precision unless its unit's kernels convert in registers (`mixed_precision`).
 
 A group with at most one conv/matmul (a lone op, or an op and its epilogue: bias, activation,
 residual add, normalization) processes each output tile in flight and buffers nothing between
@@ -30,7 +33,7 @@ from npusim.cost.memory import dram_time_s, group_transfers
 from npusim.cost.naming import group_name, producer_indices
 from npusim.cost.opcost import Bound, Objective, OpCost, Tiling, Traffic, by_latency
 from npusim.cost.problem import Problem
-from npusim.cost.transitions import handoff_s, reformat_s
+from npusim.cost.transitions import handoff_s, needs_reformat, reformat_s
 from npusim.hw.schema import ComputeUnit, figure_path
 from npusim.ir import FusionKind
 from npusim.ir.ops import row_demand
@@ -88,9 +91,12 @@ class CostModel:
         if not compute_members:
             return self._view_cost(members)
         units = {p.unit[i].name for i in compute_members}
-        if len(units) > 1 or len({p.precision_of(i) for i in compute_members}) > 1:
+        if len(units) > 1:
             return None
         unit = p.unit[compute_members[0]]
+        if len({p.precision_of(i) for i in compute_members}) > 1 and not (
+                unit.fusion is not None and unit.fusion.mixed_precision):
+            return None
         if len(compute_members) > 1 and unit.fusion is None:
             return None
         io = GroupIO.of(self, members) if io is None else io
@@ -162,7 +168,13 @@ class CostModel:
         memory_s, memory_uses = dram_time_s(loaded + stored, transfers, dram, unit)
         memory_ms = 1e3 * memory_s
         uses.update(memory_uses)
-        precision = p.precision_of(compute_members[0])
+        precision = p.precision_of(next(
+            (i for i in compute_members if p.work[i].kind in (FusionKind.CONV, FusionKind.MATMUL)),
+            compute_members[0]))  # a mixed group is named by its conv/matmul's precision
+        readers: dict[str, list[int]] = {}
+        for i in compute_members:
+            for r in p.reads[i]:
+                readers.setdefault(r.root, []).append(i)
         transition_s = 0.0
         reformat_bytes: dict[str, int] = {}
         for root, nbytes in io.loads.items():
@@ -172,7 +184,7 @@ class CostModel:
             if p.unit[src].name != unit.name:
                 seconds, handoff_uses = handoff_s(nbytes, p.unit[src], unit, p.chip,
                                                   precision.compute)
-            elif p.precision_of(src) is not precision and unit.build and unit.build.reformat:
+            elif any(needs_reformat(p, j, p.precision_of(src)) for j in readers.get(root, ())):
                 reformat_bytes[root] = p.stored_bytes(root) + nbytes
                 seconds, handoff_uses = reformat_s(reformat_bytes[root], unit, p.chip)
             else:

@@ -120,6 +120,7 @@ class Problem:
     float_islands: tuple[str, ...] = ()        # QDQ-model nodes left outside Q/DQ: float
     builder_choices: Mapping[str, Precision] = field(  # int8 layers the builder keeps higher
         default_factory=lambda: MappingProxyType({}))
+    chosen: frozenset[str] = frozenset()       # nodes whose precision a precision map set
 
     @property
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -211,7 +212,7 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
         outputs=frozenset(root.get(t, t) for t in graph.outputs),
         rows=MappingProxyType({name: rows_of(graph, name) for name in graph.tensors}),
         weight_chunk=MappingProxyType(weight_chunk),
-        layouts=MappingProxyType(layouts),
+        layouts=MappingProxyType(layouts), chosen=frozenset(explicit),
         padding=MappingProxyType({t: lay.aligned_bytes / lay.valid_bytes
                                   for t, lay in layouts.items()
                                   if lay.valid_bytes and lay.aligned_bytes != lay.valid_bytes}),

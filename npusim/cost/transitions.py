@@ -3,9 +3,14 @@ units' fixed hand-off cost, plus a DRAM read and write to reformat when layouts 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from npusim.hw.layout import layout_rule
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
-from npusim.ir import Precision
+from npusim.ir import FusionKind, Precision
+
+if TYPE_CHECKING:
+    from npusim.cost.problem import Problem
 
 
 def native_format(chip: Chip, unit: ComputeUnit, precision: Precision) -> str | None:
@@ -44,3 +49,20 @@ def reformat_s(nbytes: float, unit: ComputeUnit, chip: Chip) -> tuple[float, tup
     if dram.efficiency is not None:
         uses.append(figure_path(dram, "efficiency"))
     return seconds, tuple(uses)
+
+
+def needs_reformat(problem: Problem, reader: int, precision: Precision) -> bool:
+    """True if node `reader` needs a reformat kernel to read a tensor stored at `precision`
+    on its own unit. On a unit whose builder reformats (`build.reformat`), a reader at another
+    precision needs one; where the unit's kernels convert in registers
+    (`fusion.mixed_precision`: an int8 GEMM writes fp16, an elementwise epilogue reads int8),
+    only a conv or matmul operand does, since tensor cores read their operands from memory
+    in their own precision."""
+    unit = problem.unit[reader]
+    if unit is None or unit.build is None or not unit.build.reformat:
+        return False
+    if problem.precision_of(reader) is precision:
+        return False
+    if unit.fusion is not None and unit.fusion.mixed_precision:
+        return problem.work[reader].kind in (FusionKind.CONV, FusionKind.MATMUL)
+    return True

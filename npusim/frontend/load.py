@@ -64,6 +64,14 @@ def read_model(model: str | os.PathLike | onnx.ModelProto) -> onnx.ModelProto:
     return proto
 
 
+def read_structure(model: str | os.PathLike) -> onnx.ModelProto:
+    """The graph of an ONNX file without its large weights, read with the same hostile-input
+    checks as `open_model` but not converted: for tools that only need node and tensor
+    names (e.g. `npusim compare --model`), whatever the ops' domains."""
+    path, where = _existing(model)
+    return _parse_lean(path, where)[0]
+
+
 def convert_opset(proto: onnx.ModelProto) -> onnx.ModelProto:
     """Convert the default domain to TARGET_OPSET; other domains are reported by op name.
     Large weights do not go through the converter: it sees them as typed inputs."""

@@ -1,7 +1,8 @@
 """The search space: which runs of the fusion order may form a group.
 
 A segment (a contiguous run of the order) is a valid group when:
-1. its compute ops (view ops do not count) all run on one unit;
+1. its compute ops (view ops do not count) all run on one unit, at one precision unless the
+   unit's fusion rules allow `mixed_precision`;
 2. if it has more than one compute op: that unit has fusion rules, every op's kind is in
    them, and it holds at most `max_ops` ops and `max_mac_ops` conv/matmul ops;
 3. it is connected, counting an edge between a producer and its consumer (through views)
@@ -106,8 +107,10 @@ class Segment:
         unit, precision = model.problem.unit[i], model.problem.precision_of(i)
         if self.unit is None:
             self.unit, self.precision = unit, precision
-        elif unit.name != self.unit.name or precision is not self.precision:
-            return False  # a group runs on one unit at one precision
+        elif unit.name != self.unit.name or (
+                precision is not self.precision
+                and not (unit.fusion is not None and unit.fusion.mixed_precision)):
+            return False  # a group runs on one unit, at one precision unless it may mix
         kind = model.problem.work[i].kind
         self.compute_ops += 1
         self.mac_ops += kind in _MAC_KINDS

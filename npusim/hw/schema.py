@@ -36,6 +36,10 @@ class FusionRules(_Frozen):
     tail_conv_int32: bool = Field(
         default=False, description="a Conv feeding the model output emits int32 and then "
         "cannot fuse a following activation (Horizon J5 toolchain FAQ)")
+    mixed_precision: bool = Field(
+        default=False, description="a group may hold ops at different precisions: its kernel "
+        "converts in registers, reading int8 and writing fp16 or the reverse (TensorRT fuses "
+        "a quantized op with its input DQ and output Q, or writes float output)")
 
 
 class MacArray(_Frozen):

@@ -4,7 +4,6 @@ the worst layers and the mixed-precision suggestion; `to_dict` is deterministic 
 from __future__ import annotations
 
 import hashlib
-import math
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from npusim.numerics.divergence import Divergence
+from npusim.outputs import json_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class NumericsResult:
         return {
             "model": self.model, "scheme": self.scheme, "precision": self.precision,
             "outputs": {k: _array_summary(v) for k, v in sorted(self.outputs.items())},
-            "output_sqnr_db": {k: _num(v) for k, v in sorted(self.output_sqnr_db.items())},
+            "output_sqnr_db": {k: json_number(v) for k, v in sorted(self.output_sqnr_db.items())},
             "layers": [_row(r) for r in self.layers],
             "worst_layers": list(self.worst_layers),
             "mixed_precision": None if self.mixed_precision is None else _row(
@@ -84,19 +84,11 @@ class NumericsResult:
         }
 
 
-def _num(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and not math.isfinite(v):
-        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
-    return v
-
-
 def _row(obj) -> dict:
     out = {}
     for f in fields(obj):
         v = getattr(obj, f.name)
-        out[f.name] = list(v) if isinstance(v, tuple) else _num(v)
+        out[f.name] = list(v) if isinstance(v, tuple) else json_number(v)
     return out
 
 
@@ -105,5 +97,5 @@ def _array_summary(a: np.ndarray) -> dict:
     d = {"shape": list(a.shape), "dtype": str(a.dtype),
          "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
     if a.size <= 4096:
-        d["values"] = [_num(float(x)) if a.dtype.kind == "f" else int(x) for x in a.ravel()]
+        d["values"] = [json_number(float(x)) if a.dtype.kind == "f" else int(x) for x in a.ravel()]
     return d

@@ -8,8 +8,7 @@ from __future__ import annotations
 import html
 
 from npusim.pipeline.run import PipelineRun
-from npusim.report.html.assets import _CSS
-from npusim.report.html.pieces import svg_data_uri
+from npusim.report.html.pieces import page_shell, svg_data_uri
 
 
 def _gantt(result: PipelineRun) -> str:
@@ -78,22 +77,11 @@ def render_pipeline_html(result: PipelineRun, doc: dict) -> str:
     table = (f'<table><thead><tr>{"".join(f"<th>{esc(h)}</th>" for h in head)}</tr></thead>'
              f"<tbody>{rows}</tbody></table>")
     title = f"pipeline on {doc['chip']}"
-    from npusim import __version__
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="npusim {__version__}">
-<title>npusim: {esc(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header><div class="wrap"><div class="brand">npusim pipeline report</div>
-<h1>{esc(result.spec.description or title)}</h1>
-<div class="meta"><span><b>chip</b> {esc(result.chip.description)}</span>
-<span><b>frames</b> {doc['frames']}</span></div></div></header>
-<main class="wrap">
-<section class="first"><div class="cards">{card_html}</div></section>
+    header = (f'<div class="brand">npusim pipeline report</div>\n'
+              f"<h1>{esc(result.spec.description or title)}</h1>\n"
+              f'<div class="meta"><span><b>chip</b> {esc(result.chip.description)}</span>\n'
+              f"<span><b>frames</b> {doc['frames']}</span></div>")
+    main = f"""<section class="first"><div class="cards">{card_html}</div></section>
 <section><h2>Models</h2>{table}</section>
 <section><h2>Units</h2><table><thead><tr><th>unit</th><th>utilization</th></tr></thead>
 <tbody>{util}</tbody></table>
@@ -102,10 +90,7 @@ def render_pipeline_html(result: PipelineRun, doc: dict) -> str:
 <section><h2>Shared DRAM</h2><figure class="panel wide"><h3>DRAM bandwidth over time</h3>
 <img alt="DRAM bandwidth" src="{_dram(result)}"><figcaption>max-min fair share of the
 achieved bandwidth among the units' DMA demand (npusim.pipeline.contention)</figcaption>
-</figure></section>
-</main>
-<footer class="wrap">npusim {__version__}: predictions from a cost model and chip profiles,
-not measurements. {star} rests on profile figures the vendor does not publish.</footer>
-</body>
-</html>
-"""
+</figure></section>"""
+    footer = ("predictions from a cost model and chip profiles,\nnot measurements. "
+              f"{star} rests on profile figures the vendor does not publish.")
+    return page_shell(title, header, main, footer)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rich.markup import escape
 from rich.table import Table
 
+from npusim.outputs import json_number
 from npusim.result import Report
 
 
@@ -72,8 +73,7 @@ def group_table(report: Report, rows: tuple[GroupRow, ...]) -> Table:
 
 
 def _json_row(r: GroupRow) -> dict:
-    def num(v):
-        return None if v is None else (v if math.isfinite(v) else str(v))
+    num = json_number
     return {"name": r.name, "unit": r.unit, "precision": r.precision,
             "latency_ms": r.latency_ms, "percent": r.percent, "layers": list(r.layers),
             "output_sqnr_db": num(r.output_sqnr_db),

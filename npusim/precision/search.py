@@ -5,7 +5,6 @@ output SQNR of a bit-accurate run and the latency of the plan, both of the same 
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import onnx
 
 from npusim import api
 from npusim.errors import NpusimError
+from npusim.outputs import json_number
 from npusim.hw import load_chip
 from npusim.hw.schema import Chip
 from npusim.ir import Precision
@@ -56,7 +56,7 @@ class Search:
     def to_dict(self) -> dict:
         def point(i, p):
             return {"index": i, "label": p.label, "latency_ms": p.latency_ms,
-                    "output_sqnr_db": _num(p.output_sqnr_db), "layers_moved": list(p.moved),
+                    "output_sqnr_db": json_number(p.output_sqnr_db), "layers_moved": list(p.moved),
                     "precisions": dict(sorted(p.precisions.items())), "pareto": p.pareto,
                     "estimated": p.estimated}
         return {"model": self.model, "chip": self.chip, "high_precision": self.high,
@@ -122,14 +122,19 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
                                precision=precision, layerwise=False)
         sqnr = _output_sqnr(ref, run.outputs)
         return Point(label, tuple(moved), dict(precisions), report.totals.latency_ms, sqnr,
-                     report.totals.estimated)
+                     report.totals.estimated), problem
 
-    points = [measure("all int8", (), {})]
+    low, built = measure("all int8", (), {})
+    points = [low]
+    # a view op (Reshape, ...) runs at no precision, and a layer the builder already keeps
+    # in the higher one (TensorRT: INT8 is a permission) gains nothing by being moved there
+    ranking = tuple(n for n in ranking if n not in built.builder_choices
+                    and not built.is_view[built.index[n]])
     for k in range(1, min(max_moves, len(ranking)) + 1):
         moved = ranking[:k]
-        points.append(measure(f"{k} moved", moved, {n: high for n in moved}))
+        points.append(measure(f"{k} moved", moved, {n: high for n in moved})[0])
     every = {n.name: high for n in graph.nodes}
-    top = measure(f"all {high}", ("*",), {}, precision=high)
+    top = measure(f"all {high}", ("*",), {}, precision=high)[0]
     points.append(Point(top.label, top.moved, every, top.latency_ms, top.output_sqnr_db,
                         top.estimated))
     points = _mark_pareto(points)
@@ -197,6 +202,3 @@ def _name(model, proto) -> str:
         return os.path.basename(os.fspath(model))
     return getattr(getattr(proto, "graph", None), "name", "model")
 
-
-def _num(v: float):
-    return v if math.isfinite(v) else ("inf" if v > 0 else "-inf")

@@ -132,6 +132,12 @@ def _cases(tmp_path):
     cases["dump into a file"] = (["numerics", str(tmp_path / "ref.npz"), "--inputs",
                                   str(tmp_path / "ref.npz"), "--dump", str(outside)],
                                  "it is a file, not a folder")
+    (tmp_path / "truncated.onnx").write_bytes(b"\x08\x07\x12\xff\xff\xff\x0f")
+    cases["truncated --model"] = (["compare", str(tmp_path / "ref.npz"), str(tmp_path / "ref.npz"),
+                                   "--model", str(tmp_path / "truncated.onnx")],
+                                  "is not a valid ONNX file")
+    cases["missing --model"] = (["compare", str(tmp_path / "ref.npz"), str(tmp_path / "ref.npz"),
+                                 "--model", str(tmp_path / "nope.onnx")], "does not exist")
     return cases
 
 

@@ -265,3 +265,63 @@ def test_nv12_conversion_runs_before_the_first_layer(tmp_path):
     assert first.latency_ms == pytest.approx(128e-6)
     compute = [e for e in report.timeline.events if e.kind == "compute"]
     assert min(e.start_ms for e in compute) >= 128e-6 - 1e-12
+
+
+MIXED_FUSION = """    fusion:
+      sram: l1
+      max_ops: {value: 8, source: t}
+      max_mac_ops: {value: 1, source: t}
+      kinds: [conv-like, matmul-like, elementwise, reduction, shape-only]
+      mixed_precision: MIXED
+      weight_block_channels: {value: 16, source: t}
+    gpu:"""
+L1 = """memory:
+  - {name: l1, kind: sram, scope: per_instance, unit: gpu, capacity_bytes: {value: 1.0e6, source: t},
+     bandwidth_GBps: {value: 1.0e6, source: t}, alignment_bytes: {value: 128, source: t}}"""
+
+
+def _fusing_chip(tmp_path, mixed: bool):
+    path = tmp_path / f"gpu-fusing-{mixed}.yaml"
+    path.write_text(GPU.replace("TILE", "0").replace("RUNTIME", "")
+                    .replace("    gpu:", MIXED_FUSION.replace("MIXED", str(mixed).lower()), 1)
+                    .replace("memory:", L1, 1))
+    return load_chip(path)
+
+
+def _matmul_softmax():
+    b = numpy_helper.from_array(np.ones((16, 16), np.float32), "b")
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["x"], name="mm"),
+             helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=-1)]
+    return load_graph(make_model(nodes, [vi("a", [16, 16])], [vi("y", [16, 16])], [b]))
+
+
+def test_a_kernel_that_converts_in_registers_fuses_across_the_precision_boundary(tmp_path):
+    # int8 matmul, fp16 softmax (an int8 build keeps it). Where kernels convert in registers
+    # (TensorRT: an int8 GEMM writes float output), both run as one kernel: it loads a (int8,
+    # 256 B) and b (int8, 256 B) and stores y (fp16, 512 B): 1024 B at 1 GB/s = 1.024 us,
+    # + one 2 us launch, and no reformat kernel
+    mixed = api.plan(api.prepare(_matmul_softmax(), _fusing_chip(tmp_path, True), precision="int8"))
+    assert [g.members for g in mixed.groups] == [("mm", "sm")]
+    g = mixed.groups[0]
+    assert g.transition_ms == 0 and g.precision is Precision.INT8
+    assert g.bytes_loaded + g.bytes_stored == 1024
+    assert g.latency_ms == pytest.approx((1.024 + 2) / 1e3)
+    # where a group runs at one precision, the softmax is its own kernel behind a reformat
+    # kernel that reads x in int8 (256 B) and writes it in fp16 (512 B): 0.768 us + 2 us
+    split = api.plan(api.prepare(_matmul_softmax(), _fusing_chip(tmp_path, False), precision="int8"))
+    assert [g.members for g in split.groups] == [("mm",), ("sm",)]
+    assert split.group_of("sm").transition_ms == pytest.approx((0.768 + 2) / 1e3)
+
+
+def test_a_matmul_operand_at_another_precision_still_needs_a_reformat(tmp_path):
+    # softmax (fp16) -> matmul (int8): the tensor cores read s from memory in int8, so the
+    # fp16 tensor is reformatted first (512 B read + 256 B written = 0.768 us, + 2 us) even
+    # where kernels convert in registers; an elementwise reader of it would not need one
+    b = numpy_helper.from_array(np.ones((16, 16), np.float32), "b")
+    nodes = [helper.make_node("Softmax", ["a"], ["s"], name="sm", axis=-1),
+             helper.make_node("MatMul", ["s", "b"], ["y"], name="mm")]
+    g = load_graph(make_model(nodes, [vi("a", [16, 16])], [vi("y", [16, 16])], [b]))
+    plan = api.plan(api.prepare(g, _fusing_chip(tmp_path, True), precision="int8"),
+                    strategy="none")
+    assert plan.group_of("mm").transition_ms == pytest.approx((0.768 + 2) / 1e3)
+    assert plan.group_of("sm").transition_ms == 0  # a graph input: nothing produced it

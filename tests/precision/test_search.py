@@ -43,17 +43,35 @@ def test_pareto_front_is_a_trade_off(searched, model, chip):
 
 
 def test_bert_on_orin_the_builder_keeps_what_int8_does_not_speed_up(searched):
-    # tiny BERT (seq 16) on the Orin GPU: int8 with a reformat kernel at every LayerNorm /
-    # Softmax / Erf boundary is slower than fp16, so the builder (TensorRT: INT8 is a
-    # permission) keeps every layer in fp16. Every point is then the fp16 engine: there is
-    # no trade-off to search, and all-int8 is no slower than all-fp16.
+    # tiny BERT (seq 16, 6 MMACs) on the Orin GPU is launch-bound: int8 GEMMs save nothing,
+    # so the builder (TensorRT: INT8 is a permission) keeps almost every layer in fp16. The
+    # search moves only what the build runs in int8 (never a view op): every point is within
+    # 0.1% of the fp16 engine, and there is no trade-off to search
     s = searched("bert", "orin-agx-gpu")
     top = s.points[-1]
-    assert all(p.latency_ms == pytest.approx(top.latency_ms, rel=1e-9) for p in s.points)
+    assert all(p.latency_ms == pytest.approx(top.latency_ms, rel=1e-3) for p in s.points)
     problem = api.prepare(BERT, "orin-agx-gpu", BERT_SHAPES, "int8")
-    assert problem.builder_choices and all(
-        p.value != "int8" for n, p in problem.precisions.items()
-        if not problem.is_view[problem.index[n]])
+    assert problem.builder_choices
+    assert not set(s.ranking) & set(problem.builder_choices)
+    assert not any(problem.is_view[problem.index[n]] for n in s.ranking)
+
+
+def test_bert_base_on_orin_is_a_trade_off():
+    # one BERT-base layer at seq 128 on the Orin GPU: the int8 GEMMs pay off (the GELU,
+    # softmax and LayerNorm kept in fp16 fuse into their epilogues), so moving the worst
+    # layers to fp16 costs time and buys SQNR, up to the fp16 engine
+    from npusim import zoo
+    from npusim.precision.search import search
+    model = zoo.build("bert", layers=1, seq=128)
+    x = {"input_ids": np.random.default_rng(0).integers(0, 100, (1, 128)).astype(np.int64)}
+    s = search(model, "orin-agx-gpu", x, max_moves=3, fusion="greedy")
+    front = sorted(s.pareto, key=lambda p: (p.latency_ms, p.output_sqnr_db))
+    assert len(front) >= 3, [(p.label, p.latency_ms, p.output_sqnr_db) for p in s.points]
+    for a, b in zip(front, front[1:]):
+        assert a.latency_ms <= b.latency_ms and a.output_sqnr_db < b.output_sqnr_db
+    low, top, c = s.points[0], s.points[-1], s.chosen_point
+    assert low.latency_ms <= c.latency_ms <= top.latency_ms
+    assert top.latency_ms > 1.1 * low.latency_ms  # int8 is worth having here
 
 
 def test_target_sqnr_picks_the_fastest_point_reaching_it(searched):

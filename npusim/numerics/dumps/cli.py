@@ -50,14 +50,10 @@ def parse_thresholds(specs: list[str] | None) -> Thresholds:
 def model_order(path: str) -> list[str]:
     """Node names and output tensor names of an ONNX graph in topological order."""
     import networkx as nx
-    import onnx
 
     from npusim.errors import ModelLoadError
-    try:
-        graph = onnx.load(path, load_external_data=False).graph
-    except Exception as e:  # onnx raises DecodeError / OSError / ValueError
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelLoadError(f"model '{path}' is not a readable ONNX file: {first}") from None
+    from npusim.frontend.load import read_structure
+    graph = read_structure(path).graph
     g = nx.DiGraph()
     producer = {}
     for i, n in enumerate(graph.node):

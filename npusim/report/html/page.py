@@ -11,11 +11,11 @@ from pathlib import Path
 
 from npusim.errors import NpusimError
 from npusim.ir import Precision
-from npusim.report.html.assets import _CSS, _JS
+from npusim.report.html.assets import _JS
 from npusim.report.html.collect import ReportInputs, collect
 from npusim.report.html.graph import graph_view
 from npusim.report.html.panels import _memory, _numerics_section, _strategies
-from npusim.report.html.pieces import _provenance, _star
+from npusim.report.html.pieces import _provenance, _star, page_shell
 from npusim.report.html.sections import _breakdown, _layers, _roofline
 from npusim.result import Report
 
@@ -46,34 +46,13 @@ def render_html(data: ReportInputs) -> str:
         f'<section id="{sid}"{" class=first" if i == 0 else ""}>'
         f"{'' if i == 0 else f'<h2>{html.escape(title)}</h2>'}{content}</section>"
         for i, (sid, title, content) in enumerate(sections))
-    title = f"{r.model} on {r.chip}"
-    from npusim import __version__
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="npusim {__version__}">
-<title>npusim: {html.escape(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header><div class="wrap">
-<div class="brand">npusim report</div>
-<h1>{html.escape(r.model)} <span class="on">on</span> {html.escape(r.chip)}</h1>
-<div class="meta">{_meta(data)}</div>
-<nav>{nav}</nav>
-</div></header>
-<main class="wrap">
-{body}
-</main>
-<footer class="wrap">npusim {__version__}: predictions from a cost model and a chip profile, not
-measurements. Figures marked <span class="est">*</span> rest on profile numbers the vendor
-does not publish (see <a href="#estimates">Estimated figures</a>).</footer>
-<script>{_JS}</script>
-</body>
-</html>
-"""
+    header = (f'<div class="brand">npusim report</div>\n'
+              f'<h1>{html.escape(r.model)} <span class="on">on</span> {html.escape(r.chip)}</h1>\n'
+              f'<div class="meta">{_meta(data)}</div>\n<nav>{nav}</nav>')
+    footer = ("predictions from a cost model and a chip profile, not\nmeasurements. Figures "
+              'marked <span class="est">*</span> rest on profile numbers the vendor\ndoes not '
+              'publish (see <a href="#estimates">Estimated figures</a>).')
+    return page_shell(f"{r.model} on {r.chip}", header, body, footer, _JS)
 
 
 def _nav(sections) -> list[tuple[str, str]]:

@@ -97,3 +97,32 @@ def _clip(text: str, n: int) -> str:
 
 
 _bytes = format_bytes
+
+
+def page_shell(title: str, header: str, main: str, footer: str, script: str = "") -> str:
+    """One self-contained page around its parts: the document head (charset, viewport,
+    generator, title, the report's CSS), then header, main, footer and an optional script.
+    `title` is plain text; the parts are HTML."""
+    from npusim import __version__
+    from npusim.report.html.assets import _CSS
+    js = f"\n<script>{script}</script>" if script else ""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="npusim {__version__}">
+<title>npusim: {html.escape(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<header><div class="wrap">
+{header}
+</div></header>
+<main class="wrap">
+{main}
+</main>
+<footer class="wrap">npusim {__version__}: {footer}</footer>{js}
+</body>
+</html>
+"""

@@ -32,6 +32,18 @@ def test_rows_are_read_with_size_precision_and_measurement(tmp_path):
         ("a", "orin-nano", "fp16", 224, 2.0), ("b", "rdk-x5", "int8", 640, 4.0)]
 
 
+def test_a_row_is_simulated_in_the_precision_its_source_built(tmp_path):
+    # the model zoo compiles EfficientFormer-L1 for RDK X5 with every node in int16
+    # (set_all_nodes_int16); calibration.csv lists the row as int8
+    path = tmp_path / "c.csv"
+    path.write_text(CSV + "efficientformer_l1,E,1x3x224x224,rdk-x5,int8,5.88,hrt,x\n")
+    a, _, e = validation.read_rows(path)
+    assert a.built_precision == "fp16"
+    assert e.precision == "int8" and e.built_precision == "int16"
+    assert "set_all_nodes_int16" in validation.BUILDS[("efficientformer_l1", "rdk-x5")][1]
+    assert "int8 (built int16)" in validation.calibration_table([validation.Result(e, 6.0)])[2]
+
+
 def test_a_missing_measurements_file_says_where_it_was_looked_for(tmp_path):
     with pytest.raises(SystemExit, match="not found.*--measurements"):
         validation.read_rows(tmp_path / "none.csv")

@@ -51,6 +51,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
                target_sqnr_db=args.target_sqnr, latency_budget_ms=args.latency_budget_ms,
                fusion=args.fusion)
     console.print(pareto_table(s))
+    if s.kept_high:
+        console.print(escape(
+            f"every int8 point is the builder's int8 build: it keeps {s.kept_high} node(s) in "
+            f"{s.high} where int8 is not faster (TensorRT: INT8 is a permission), so the "
+            f"search moves only layers it runs in int8"))
     c = s.chosen_point
     console.print(escape(f"chosen: {c.label} ({s.criterion}): {c.latency_ms:.4f} ms, output "
                          f"SQNR {c.output_sqnr_db:.2f} dB"

@@ -14,10 +14,10 @@ import onnx
 
 from npusim import api
 from npusim.errors import NpusimError
-from npusim.outputs import json_number
 from npusim.hw import load_chip
 from npusim.hw.schema import Chip
 from npusim.ir import Precision
+from npusim.outputs import json_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ class Search:
     criterion: str               # how `chosen` was picked
     reached: bool                # the target / budget was met
     ranking: tuple[str, ...] = field(default=())
+    kept_high: int = 0           # nodes the builder keeps in `high` at every int8 point
 
     @property
     def pareto(self) -> tuple[Point, ...]:
@@ -62,7 +63,7 @@ class Search:
         return {"model": self.model, "chip": self.chip, "high_precision": self.high,
                 "points": [point(i, p) for i, p in enumerate(self.points)],
                 "chosen": self.chosen, "criterion": self.criterion, "reached": self.reached,
-                "ranking": list(self.ranking)}
+                "ranking": list(self.ranking), "kept_high_by_builder": self.kept_high}
 
 
 def high_precision(chip: Chip) -> str:
@@ -139,7 +140,8 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
                         top.estimated))
     points = _mark_pareto(points)
     chosen, criterion, reached = _choose(points, target_sqnr_db, latency_budget_ms)
-    return Search(name, hw.name, high, tuple(points), chosen, criterion, reached, ranking)
+    return Search(name, hw.name, high, tuple(points), chosen, criterion, reached, ranking,
+                  len(built.builder_choices))
 
 
 def _mark_pareto(points: list[Point]) -> list[Point]:
@@ -160,7 +162,7 @@ def _choose(points: list[Point], target: float | None, budget: float | None
             ) -> tuple[int, str, bool]:
     """The point a target SQNR (the fastest reaching it) or a latency budget (the most
     accurate within it) picks; without either, the most accurate Pareto point that is not
-    the all-high one (unless that one is the whole front)."""
+    the all-high one (unless that one is the whole front, or costs under 1% more)."""
     maps = list(range(len(points)))
     front = [i for i in maps if points[i].pareto and points[i].moved != ("*",)] or [
         i for i in maps if points[i].pareto]
@@ -178,8 +180,15 @@ def _choose(points: list[Point], target: float | None, budget: float | None
                 f"most accurate within {budget:g} ms", True
         return min(maps, key=lambda i: (points[i].latency_ms, i)), \
             f"fastest (no map fits {budget:g} ms)", False
-    return max(front, key=lambda i: (points[i].output_sqnr_db, -i)), \
-        "most accurate Pareto map", True
+    best = max(front, key=lambda i: (points[i].output_sqnr_db, -i))
+    top = len(points) - 1
+    if points[top].pareto and points[top].latency_ms <= points[best].latency_ms * (1 + _SAME):
+        return top, (f"{points[top].label} costs under {100 * _SAME:g}% more than the most "
+                     "accurate mixed map"), True
+    return best, "most accurate Pareto map", True
+
+
+_SAME = 0.01  # latencies this close are the same engine for a user choosing a map
 
 
 def _output_sqnr(ref: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> float:

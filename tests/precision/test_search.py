@@ -54,6 +54,8 @@ def test_bert_on_orin_the_builder_keeps_what_int8_does_not_speed_up(searched):
     assert problem.builder_choices
     assert not set(s.ranking) & set(problem.builder_choices)
     assert not any(problem.is_view[problem.index[n]] for n in s.ranking)
+    # with every point within 1% of the fp16 engine, the default choice is the fp16 engine
+    assert s.chosen_point is top and "under 1% more" in s.criterion
 
 
 def test_bert_base_on_orin_is_a_trade_off():

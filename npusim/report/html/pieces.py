@@ -4,9 +4,6 @@ SVG data URIs, number cells, names and byte counts.
 
 from __future__ import annotations
 
-from npusim.cost import short_name
-from npusim.report.tables import format_bytes
-
 import base64
 import html
 import io
@@ -14,7 +11,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
+from npusim.cost import short_name
 from npusim.report.html.collect import SVG_SALT
+from npusim.report.tables import format_bytes
 
 # -- small pieces ------------------------------------------------------------------------------
 

@@ -94,3 +94,28 @@ def test_every_zoo_model_simulates_on_the_new_profile(chip, capsys):
         assert main(["simulate", f"zoo:{name}", "--chip", chip, "-q"]) == 0, name
         out = capsys.readouterr().out
         assert f"zoo:{name} on {chip} (int8, fusion dp): latency" in out, name
+
+
+def test_rdk_x5_runs_softmax_on_the_cpu_unless_the_node_is_placed_on_the_bpu():
+    # the X5 op list: Softmax runs on the CPU by default; node_info / run_on_bpu moves a node
+    # to the BPU, which a precision-map entry for the node says here; an int16 build (the
+    # model zoo's set_all_nodes_int16) keeps it on the BPU too
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from npusim import api
+    from npusim.frontend import load_graph
+    from tests.conftest import make_model, vi
+    w = numpy_helper.from_array(np.ones((16, 16, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Softmax", ["c"], ["y"], name="sm", axis=3)]
+    g = load_graph(make_model(nodes, [vi("x", [1, 16, 8, 8])], [vi("y", [1, 16, 8, 8])], [w]))
+    default = api.prepare(g, "rdk-x5", precision="int8")
+    i = default.index["sm"]
+    assert default.unit[i].name == "cpu" and default.precisions["sm"] is Precision.FP32
+    placed = api.prepare(g, "rdk-x5", precision="int8", precisions={"sm": "int8"})
+    assert placed.unit[i].name == "bpu" and placed.precisions["sm"] is Precision.INT8
+    int16 = api.prepare(g, "rdk-x5", precision="int16")
+    assert int16.unit[i].name == "bpu"
+    # j5's profile states no such default
+    assert api.prepare(g, "j5", precision="int8").unit[i].name == "bpu"

@@ -160,8 +160,13 @@ class CostModel:
             if c.extra_dram_bytes and moved:  # operand re-reads, multi-core duplicates
                 _charge_reread(moved, p.reads[i], c.extra_dram_bytes)
             uses.update(c.uses)
+        stores = dict(io.stores)
+        if unit.dma is None and unit.dma_channels is None and self.padding:
+            # a unit that reads DRAM itself (GPU, CPU) moves its tensors in its layout
+            moved = {r: (p.padded(r, b), rows) for r, (b, rows) in moved.items()}
+            stores = {name: p.padded(name, b) for name, b in stores.items()}
         loaded = round(sum(nbytes for nbytes, _ in moved.values()))
-        stored = sum(io.stores.values())
+        stored = sum(stores.values())
         dram = p.chip.dram
         transfers = group_transfers(io.loads, io.stores, io.full_operands, t,
                                     tiling.weights == "resident")
@@ -197,9 +202,9 @@ class CostModel:
         traffic = tuple(
             [Traffic(root, "load", root in io.full_operands, io.loads[root], round(nbytes),
                      rows) for root, (nbytes, rows) in sorted(moved.items())]
-            + [Traffic(tensor, "store", False, nbytes, nbytes,
+            + [Traffic(tensor, "store", False, io.stores[tensor], nbytes,
                        None if t == 1 else plan.get(tensor))
-               for tensor, nbytes in sorted(io.stores.items())])
+               for tensor, nbytes in sorted(stores.items())])
         loaded = sum(x.bytes_moved for x in traffic if x.direction == "load")
         transition_ms = 1e3 * transition_s
         compute_ms = 1e3 * max(mac_s, vec_s)

@@ -66,6 +66,8 @@ def tensor_layout(name: str, shape: tuple[int, ...], itemsize: float, rule: Tens
     h_al, w_al = h, w
     applied = [f"C to a multiple of {rule.channel_align}"] if rule.channel_align > 1 else []
     padding = _first_rule(rule.padding, c)
+    if padding is not None and padding.format is not None:
+        fmt = padding.format
     if padding is not None:
         if padding.channel_bytes_step:
             c_bytes = _pad_channel_bytes(math.ceil(c_al * itemsize), padding.channel_bytes_step,
@@ -80,8 +82,8 @@ def tensor_layout(name: str, shape: tuple[int, ...], itemsize: float, rule: Tens
         w_al = _round_up(w, align.get("W", 1))
         applied += [f"{d} to {k}" for d, k in sorted(align.items()) if k > 1]
     text = f"{fmt}: " + ("; ".join(applied) if applied else "no padding")
-    if fmt in ("CHW16", "CHW32", "NC/32HW32") and len(shape) == 4:
-        atom = 32 if fmt != "CHW16" else 16
+    if fmt in _VECTOR_ATOMS and len(shape) == 4:
+        atom = _VECTOR_ATOMS[fmt]
         c_al = _round_up(c_al, atom)
         dims = ("N", f"C/{atom}", "H", "W", f"C%{atom}")
         aligned = (shape[0], c_al // atom, h_al, w_al, atom)
@@ -97,6 +99,9 @@ def tensor_layout(name: str, shape: tuple[int, ...], itemsize: float, rule: Tens
     aligned_bytes = math.ceil(math.prod(aligned) * itemsize)
     return Layout(name, rule.unit, fmt, shape, dims, aligned, strides, itemsize, valid_bytes,
                   max(aligned_bytes, valid_bytes), text)
+
+
+_VECTOR_ATOMS = {"CHW16": 16, "CHW32": 32, "NC/32HW32": 32, "NC/4HW4": 4}  # channels a vector
 
 
 def pad_channel_bytes(c_bytes: int, step: int, residues: list[int] | tuple[int, ...]) -> int:

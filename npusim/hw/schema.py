@@ -211,6 +211,9 @@ class MemoryLevel(_Frozen):
         return self.bandwidth_GBps.value * eff
 
 
+LayoutFormat = Literal["NCHW", "NHWC", "CHW16", "CHW32", "HWC4", "NC/32HW32", "NC/4HW4"]
+
+
 class PaddingRule(_Frozen):
     """One padding rule of a native layout, applied when its channel condition holds:
     C x itemsize bytes padded to the smallest `channel_bytes_step` x k + r (r in
@@ -223,6 +226,9 @@ class PaddingRule(_Frozen):
     channel_bytes_residues: list[NonNegativeInt] = Field(default=[0], min_length=1)
     dim_align: dict[Literal["N", "C", "H", "W"], PositiveInt] = Field(
         default_factory=dict, description="dims padded to a multiple, e.g. {H: 2, W: 32}")
+    format: LayoutFormat | None = Field(
+        default=None, description="the format a tensor this rule applies to is stored in, "
+        "when not the layout's (TensorRT: an int8 tensor of at most 4 channels in NC/4HW4)")
 
     @model_validator(mode="after")
     def _residues_below_step(self) -> PaddingRule:
@@ -238,7 +244,7 @@ class TensorLayout(_Sourced):
 
     unit: str
     precisions: list[Precision] | None = None
-    format: Literal["NCHW", "NHWC", "CHW16", "CHW32", "HWC4", "NC/32HW32"]
+    format: LayoutFormat
     channel_align: PositiveInt = Field(default=1, description="channels padded to a multiple")
     padding: list[PaddingRule] = Field(
         default=[], description="padding rules by channel count; the first that applies wins")

@@ -325,3 +325,35 @@ def test_a_matmul_operand_at_another_precision_still_needs_a_reformat(tmp_path):
                     strategy="none")
     assert plan.group_of("mm").transition_ms == pytest.approx((0.768 + 2) / 1e3)
     assert plan.group_of("sm").transition_ms == 0  # a graph input: nothing produced it
+
+
+FORMATS = """
+layouts:
+  - {unit: gpu, precisions: [int8], format: NC/32HW32, estimated: t,
+     padding: [{channels_at_most: 4, format: NC/4HW4}]}
+  - {unit: gpu, precisions: [fp16], format: NHWC, channel_align: 8, estimated: t}
+"""
+
+
+def test_a_gpu_kernel_moves_its_tensors_in_the_vectorized_format(tmp_path):
+    # an int8 relu on 1x8x4x4 (128 B valid): in NC/32HW32 each tensor is 32 channels, 512 B;
+    # read + write 1024 B at 1 GB/s = 1.024 us, + the 2 us launch. Linear it moves 256 B.
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    g = load_graph(make_model(nodes, [vi("x", [1, 8, 4, 4])], [vi("y", [1, 8, 4, 4])]))
+    linear = api.plan(api.prepare(g, _chip(tmp_path), precision="int8"), strategy="none")
+    vectorized = api.plan(api.prepare(g, _chip(tmp_path, runtime=FORMATS), precision="int8"),
+                          strategy="none")
+    assert linear.groups[0].latency_ms == pytest.approx((0.256 + 2) / 1e3)
+    r = vectorized.groups[0]
+    assert r.latency_ms == pytest.approx((1.024 + 2) / 1e3)
+    assert {t.tensor: (t.tensor_bytes, t.bytes_moved) for t in r.traffic} == {
+        "x": (128, 512), "y": (128, 512)}
+    # fp16 in NHWC8: 8 channels are already a multiple of 8, no padding (512 B in + out)
+    fp16 = api.plan(api.prepare(g, _chip(tmp_path, runtime=FORMATS), precision="fp16"),
+                    strategy="none")
+    assert fp16.groups[0].latency_ms == pytest.approx((0.512 + 2) / 1e3)
+    # a 3-channel image in int8 is NC/4HW4: 3 -> 4 channels
+    p = api.prepare(load_graph(make_model(nodes, [vi("x", [1, 3, 4, 4])],
+                                          [vi("y", [1, 3, 4, 4])])),
+                    _chip(tmp_path, runtime=FORMATS), precision="int8")
+    assert p.padded("x", 48) == 64 and p.layouts["x"].format == "NC/4HW4"

@@ -233,9 +233,7 @@ def main(argv=None) -> None:
                 held = fit(ev, others, 1)
                 lms = ev.predict(r, held, full=True)
                 loo = f"{lms:.3f} | {100 * (lms / r.measured_ms - 1):+.1f}%"
-            listed = r.precision if r.built_precision == r.precision else (
-                f"{r.precision} (built {r.built_precision})")
-            print(f"| {r.model} | {r.chip} | {listed} | {r.measured_ms:g} | {ms:.3f} | "
+            print(f"| {r.model} | {r.chip} | {r.listed_precision} | {r.measured_ms:g} | {ms:.3f} | "
                   f"{100 * (ms / r.measured_ms - 1):+.1f}% | {loo} |")
         print()
 

@@ -134,6 +134,12 @@ class Row:
         """The precision the measured build ran in (`BUILDS`, else the listed one)."""
         return BUILDS.get((self.model, self.chip), (self.precision,))[0]
 
+    @property
+    def listed_precision(self) -> str:
+        """calibration.csv's precision, with the built one where they differ."""
+        built = self.built_precision
+        return self.precision if built == self.precision else f"{self.precision} (built {built})"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -190,10 +196,7 @@ def calibration_table(results: list[Result]) -> list[str]:
     for r in results:
         pred = f"{r.predicted_ms:.3f}" if r.predicted_ms is not None else f"- ({r.why_not})"
         err = f"{r.error_pct:+.1f}%" if r.error_pct is not None else "-"
-        built = r.row.built_precision
-        listed = r.row.precision if built == r.row.precision else (
-            f"{r.row.precision} (built {built})")
-        lines.append(f"| {r.row.model} | {r.row.chip} | {listed} | "
+        lines.append(f"| {r.row.model} | {r.row.chip} | {r.row.listed_precision} | "
                      f"{r.row.measured_ms:g} | {pred} | {err} | {r.row.what_is_timed} |")
     return lines
 

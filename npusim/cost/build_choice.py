@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 
 from npusim.cost.model import CostModel
+from npusim.cost.naming import connected_parts
 from npusim.cost.opcost import by_latency
 from npusim.cost.problem import Problem
 from npusim.cost.transitions import needs_reformat, reformat_s
@@ -55,24 +56,10 @@ def builder_options(problem: Problem, explicit: Collection[str], reprice: Repric
 
 
 def _islands(problem: Problem, candidates: set[int]) -> list[list[int]]:
-    """Connected runs of candidate nodes (through the tensors one writes and another reads)."""
-    parent = {i: i for i in candidates}
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in sorted(candidates):
-        for r in problem.reads[i]:
-            src = problem.producer.get(r.root)
-            if src in candidates:
-                parent[find(i)] = find(src)
-    groups: dict[int, list[int]] = {}
-    for i in sorted(candidates):
-        groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values())
+    """Connected runs of candidate nodes (through the tensors one writes and another reads),
+    in node order."""
+    return connected_parts(sorted(candidates), lambda i: (
+        problem.producer.get(r.root) for r in problem.reads[i]))
 
 
 def _ms(costs: CostModel, i: int) -> float:

@@ -35,7 +35,7 @@ from npusim.cost.opcost import Bound, Objective, OpCost, Tiling, Traffic, by_lat
 from npusim.cost.problem import Problem
 from npusim.cost.transitions import handoff_s, needs_reformat, reformat_s
 from npusim.hw.schema import ComputeUnit, figure_path
-from npusim.ir import FusionKind
+from npusim.ir import MAC_KINDS, FusionKind
 from npusim.ir.ops import row_demand
 
 
@@ -94,14 +94,13 @@ class CostModel:
         if len(units) > 1:
             return None
         unit = p.unit[compute_members[0]]
-        if len({p.precision_of(i) for i in compute_members}) > 1 and not (
-                unit.fusion is not None and unit.fusion.mixed_precision):
+        if len({p.precision_of(i) for i in compute_members}) > 1 and \
+                not unit.fuses_mixed_precision:
             return None
         if len(compute_members) > 1 and unit.fusion is None:
             return None
         io = GroupIO.of(self, members) if io is None else io
-        mac_ops = sum(p.work[i].kind in (FusionKind.CONV, FusionKind.MATMUL)
-                      for i in compute_members)
+        mac_ops = sum(p.work[i].kind in MAC_KINDS for i in compute_members)
         if unit.fusion is None or mac_ops <= 1:
             # One conv/matmul and its epilogue (bias, activation, residual add, ...) process
             # each output tile in flight, as a lone op does: nothing is buffered between ops.
@@ -173,13 +172,11 @@ class CostModel:
         memory_s, memory_uses = dram_time_s(loaded + stored, transfers, dram, unit)
         memory_ms = 1e3 * memory_s
         uses.update(memory_uses)
-        precision = p.precision_of(next(
-            (i for i in compute_members if p.work[i].kind in (FusionKind.CONV, FusionKind.MATMUL)),
-            compute_members[0]))  # a mixed group is named by its conv/matmul's precision
-        readers: dict[str, list[int]] = {}
-        for i in compute_members:
-            for r in p.reads[i]:
-                readers.setdefault(r.root, []).append(i)
+        # the group's kind and precision are its conv/matmul's (a mixed group's lead op)
+        lead = next((i for i in compute_members if p.work[i].kind in MAC_KINDS),
+                    compute_members[0])
+        precision = p.precision_of(lead)
+        inside = set(compute_members)
         transition_s = 0.0
         reformat_bytes: dict[str, int] = {}
         for root, nbytes in io.loads.items():
@@ -189,7 +186,8 @@ class CostModel:
             if p.unit[src].name != unit.name:
                 seconds, handoff_uses = handoff_s(nbytes, p.unit[src], unit, p.chip,
                                                   precision.compute)
-            elif any(needs_reformat(p, j, p.precision_of(src)) for j in readers.get(root, ())):
+            elif any(needs_reformat(p, j, p.precision_of(src))
+                     for j in p.readers.get(root, ()) if j in inside):
                 reformat_bytes[root] = p.stored_bytes(root) + nbytes
                 seconds, handoff_uses = reformat_s(reformat_bytes[root], unit, p.chip)
             else:
@@ -220,12 +218,10 @@ class CostModel:
         if sram is not None:
             uses.add(figure_path(sram, "capacity_bytes"))
         nodes = p.graph.nodes
-        kinds = [p.work[i].kind for i in compute_members]
-        kind = next((k for k in kinds if k in (FusionKind.CONV, FusionKind.MATMUL)), kinds[0])
         return OpCost(
             name=group_name(p.graph, members, self.sources),
             op_types=tuple(nodes[i].op_type for i in members),
-            kind=kind, unit=unit.name, precision=precision, macs=macs,
+            kind=p.work[lead].kind, unit=unit.name, precision=precision, macs=macs,
             vector_ops=vector_ops, bytes_loaded=loaded, bytes_stored=stored,
             compute_ms=compute_ms, memory_ms=memory_ms, overhead_ms=overhead_ms,
             latency_ms=latency_ms, bound_by=bound_by,

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from npusim.ir import Graph
 
@@ -17,6 +17,18 @@ def group_name(graph: Graph, members: Sequence[int],
     nodes = graph.nodes
     if len(members) == 1:
         return nodes[members[0]].name
+    parts = ["+".join(nodes[i].name for i in chain)
+             for chain in connected_parts(members, lambda i: sources[i])]
+    if len(parts) == 1:
+        return parts[0]
+    return "||".join(f"({p})" if "+" in p else p for p in parts)
+
+
+def connected_parts(members: Sequence[int], linked: Callable[[int], Iterable[int]]
+                    ) -> list[list[int]]:
+    """`members` split into the parts that `linked(i)` (the nodes i is joined to; those
+    outside `members` are ignored) connects: each part in `members`' order, the parts in
+    the order of their first member."""
     inside = set(members)
     parent = {i: i for i in members}
 
@@ -27,16 +39,13 @@ def group_name(graph: Graph, members: Sequence[int],
         return i
 
     for i in members:
-        for src in sources[i]:
-            if src in inside:
-                parent[find(i)] = find(src)
-    chains: dict[int, list[int]] = {}
+        for j in linked(i):
+            if j in inside:
+                parent[find(i)] = find(j)
+    parts: dict[int, list[int]] = {}
     for i in members:
-        chains.setdefault(find(i), []).append(i)
-    parts = ["+".join(nodes[i].name for i in chain) for chain in chains.values()]
-    if len(parts) == 1:
-        return parts[0]
-    return "||".join(f"({p})" if "+" in p else p for p in parts)
+        parts.setdefault(find(i), []).append(i)
+    return list(parts.values())
 
 
 def producer_indices(graph: Graph) -> tuple[tuple[int, ...], ...]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from npusim.hw.layout import layout_rule
 from npusim.hw.schema import Chip, ComputeUnit, figure_path
-from npusim.ir import FusionKind, Precision
+from npusim.ir import MAC_KINDS, Precision
 
 if TYPE_CHECKING:
     from npusim.cost.problem import Problem
@@ -63,6 +63,6 @@ def needs_reformat(problem: Problem, reader: int, precision: Precision) -> bool:
         return False
     if problem.precision_of(reader) is precision:
         return False
-    if unit.fusion is not None and unit.fusion.mixed_precision:
-        return problem.work[reader].kind in (FusionKind.CONV, FusionKind.MATMUL)
+    if unit.fuses_mixed_precision:
+        return problem.work[reader].kind in MAC_KINDS
     return True

@@ -13,9 +13,9 @@ from __future__ import annotations
 from npusim.cost import CostModel
 from npusim.fusion.dp import Key, add
 from npusim.fusion.space import Segment, SpaceRules
-from npusim.ir import FusionKind
+from npusim.ir import MAC_KINDS, FusionKind
 
-_ANCHORS = (FusionKind.CONV, FusionKind.MATMUL)
+_ANCHORS = MAC_KINDS
 
 
 def plan_none(order: tuple[int, ...]) -> list[tuple[int, int]]:

@@ -17,9 +17,8 @@ at the first violation; rules 3 and 5 may not, and are checked per segment.
 from __future__ import annotations
 
 from npusim.cost import CostModel
-from npusim.ir import FusionKind
+from npusim.ir import MAC_KINDS, FusionKind
 
-_MAC_KINDS = (FusionKind.CONV, FusionKind.MATMUL)
 _PASS_THROUGH = (FusionKind.ELEMENTWISE, FusionKind.SHAPE_ONLY)
 
 
@@ -108,12 +107,11 @@ class Segment:
         if self.unit is None:
             self.unit, self.precision = unit, precision
         elif unit.name != self.unit.name or (
-                precision is not self.precision
-                and not (unit.fusion is not None and unit.fusion.mixed_precision)):
+                precision is not self.precision and not unit.fuses_mixed_precision):
             return False  # a group runs on one unit, at one precision unless it may mix
         kind = model.problem.work[i].kind
         self.compute_ops += 1
-        self.mac_ops += kind in _MAC_KINDS
+        self.mac_ops += kind in MAC_KINDS
         fusion = unit.fusion
         self.non_fusible += fusion is None or kind not in fusion.kinds
         if self.compute_ops > 1:

@@ -185,6 +185,11 @@ class ComputeUnit(_Frozen):
     def runs(self, op_type: str) -> bool:
         return self.supported_ops is None or op_type in self.supported_ops
 
+    @property
+    def fuses_mixed_precision(self) -> bool:
+        """A fused group on this unit may hold ops at different precisions."""
+        return self.fusion is not None and self.fusion.mixed_precision
+
 
 class MemoryLevel(_Frozen):
     """One level of the memory hierarchy."""

@@ -73,11 +73,10 @@ def group_table(report: Report, rows: tuple[GroupRow, ...]) -> Table:
 
 
 def _json_row(r: GroupRow) -> dict:
-    num = json_number
     return {"name": r.name, "unit": r.unit, "precision": r.precision,
             "latency_ms": r.latency_ms, "percent": r.percent, "layers": list(r.layers),
-            "output_sqnr_db": num(r.output_sqnr_db),
-            "worst_layerwise_output_sqnr_db": num(r.worst_layerwise_output_sqnr_db),
+            "output_sqnr_db": json_number(r.output_sqnr_db),
+            "worst_layerwise_output_sqnr_db": json_number(r.worst_layerwise_output_sqnr_db),
             "saturation_count": r.saturation_count}
 
 

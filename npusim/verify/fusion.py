@@ -13,7 +13,7 @@ from npusim.cost.problem import is_view
 from npusim.fusion.plan import Plan
 from npusim.hw import Chip
 from npusim.ir import Graph, Precision, op_work
-from npusim.ir.ops import FULL, FusionKind, Role, row_demand, rows_of
+from npusim.ir.ops import FULL, MAC_KINDS, Role, row_demand, rows_of
 
 
 def oversized_groups(plan: Plan) -> list[str]:
@@ -26,7 +26,7 @@ def oversized_groups(plan: Plan) -> list[str]:
         precision = g.precision
         kinds = [op_work(graph.node(m), graph).kind for m in g.members
                  if not is_view(op_work(graph.node(m), graph), precision)]
-        if sum(k in (FusionKind.CONV, FusionKind.MATMUL) for k in kinds) <= 1:
+        if sum(k in MAC_KINDS for k in kinds) <= 1:
             continue  # an op and its epilogue stream tile by tile; nothing is held
         need = working_set(graph, g.members, g.tiling.row_tiles, g.tiling.weights, precision,
                            chip, g.unit)

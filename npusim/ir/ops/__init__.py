@@ -24,6 +24,9 @@ class FusionKind(str, enum.Enum):
     SHAPE_ONLY = "shape-only"
 
 
+MAC_KINDS = (FusionKind.CONV, FusionKind.MATMUL)  # what MAC arrays and tensor cores run
+
+
 class Role(str, enum.Enum):
     ACTIVATION = "activation"
     WEIGHT = "weight"

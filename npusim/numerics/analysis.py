@@ -27,19 +27,34 @@ _OUT_PARAMS = {"QLinearConv": (6, 7), "QLinearMatMul": (6, 7), "QLinearAdd": (6,
 
 
 def strip_qdq(graph: Graph) -> Graph:
-    """The float reference: activation Q and DQ become Identity; constant DQs stay."""
+    """The float reference: activation Q and DQ become Identity; constant DQs stay. A Q whose
+    range starts at zero (zero point at the integer minimum: uint8 with zp 0) becomes a Relu:
+    quantizers drop the Relu before such a Q (onnxruntime's quantize_static does), and the
+    float model has it."""
     nodes = []
     tensors = dict(graph.tensors)
     for n in graph.nodes:
         act_dq = n.op_type == "DequantizeLinear" and not graph.tensor(n.inputs[0]).is_constant
         if n.op_type == "QuantizeLinear" or act_dq:
-            nodes.append(Node(n.name, "Identity", (n.inputs[0],), n.outputs, {}, ""))
+            op = "Relu" if n.op_type == "QuantizeLinear" and _starts_at_zero(graph, n) else \
+                "Identity"
+            nodes.append(Node(n.name, op, (n.inputs[0],), n.outputs, {}, ""))
             src = graph.tensor(n.inputs[0])
             for o in n.outputs:
                 tensors[o] = Tensor(o, tensors[o].shape, src.dtype)
         else:
             nodes.append(n)
     return graph.replace(nodes=nodes, tensors=tensors)
+
+
+def _starts_at_zero(graph: Graph, q: Node) -> bool:
+    """The integer range of QuantizeLinear `q` dequantizes to [0, ...]: its zero point (every
+    channel's) is the minimum of its integer type."""
+    dtype = graph.tensor(q.outputs[0]).dtype.numpy
+    if dtype.kind not in "iu":
+        return False
+    zp = graph.constant(q.inputs[2]) if len(q.inputs) > 2 and q.inputs[2] else np.zeros(1, dtype)
+    return zp is not None and bool(np.all(np.asarray(zp) == np.iinfo(dtype).min))
 
 
 def layers_of(qgraph: Graph) -> list[Node]:
@@ -170,13 +185,23 @@ def _input_params(tensor: str, original: Graph, values):
 
 def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16") -> Graph:
     """The QDQ graph with the named layers computed in float: their activation inputs skip
-    Q/DQ and their weights are the dequantized values (rounded to `keep_precision`)."""
+    Q/DQ and their weights are the dequantized values (rounded to `keep_precision`). A
+    skipped Q whose range starts at zero keeps its clamp as a Relu (see `strip_qdq`)."""
     from npusim.numerics.quant import cast_float
     tensors = dict(graph.tensors)
-    nodes = []
+    relu_of: dict[str, str] = {}   # a skipped zero-start Q's name -> its float Relu output
+
+    def past(q: Node) -> str:
+        """The float value a reader skipping Q `q` (and its DQ) reads."""
+        if not _starts_at_zero(graph, q):
+            return q.inputs[0]
+        name = relu_of.setdefault(q.name, f"{q.inputs[0]}__relu")
+        tensors[name] = Tensor(name, graph.tensor(q.inputs[0]).shape, DType.FLOAT32)
+        return name
+
+    rewritten: dict[str, Node] = {}
     for n in graph.nodes:
         if n.name not in layers:
-            nodes.append(n)
             continue
         ins = list(n.inputs)
         for i, name in enumerate(ins):
@@ -185,7 +210,7 @@ def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16") -> 
                 continue
             src = graph.producer(dq.inputs[0])
             if src is not None and src.op_type == "QuantizeLinear":
-                ins[i] = src.inputs[0]
+                ins[i] = past(src)
             elif graph.tensor(dq.inputs[0]).is_constant:
                 w = dequantize(graph.constant(dq.inputs[0]), graph.constant(dq.input(1)),
                                graph.constant(dq.input(2)) if dq.input(2) else None,
@@ -195,7 +220,7 @@ def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16") -> 
                 cname = f"{name}__{keep_precision}"
                 tensors[cname] = Tensor(cname, tuple(w.shape), DType.FLOAT32, w)
                 ins[i] = cname
-        nodes.append(Node(n.name, n.op_type, tuple(ins), n.outputs, n.attrs, n.domain))
+        rewritten[n.name] = Node(n.name, n.op_type, tuple(ins), n.outputs, n.attrs, n.domain)
     # the kept layers' outputs stay float too: their consumers read them past Q -> DQ
     bypass: dict[str, str] = {}
     for n in graph.nodes:
@@ -205,7 +230,13 @@ def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16") -> 
                 if q.op_type == "QuantizeLinear":
                     for dq in graph.consumers(q.outputs[0]):
                         if dq.op_type == "DequantizeLinear":
-                            bypass[dq.outputs[0]] = out
+                            bypass[dq.outputs[0]] = past(q)
+    nodes = []
+    for n in graph.nodes:
+        nodes.append(rewritten.get(n.name, n))
+        if n.name in relu_of:  # the clamp of a skipped Q, right where its input is ready
+            nodes.append(Node(f"{n.name}__relu", "Relu", (n.inputs[0],), (relu_of[n.name],),
+                              {}, ""))
     nodes = [Node(n.name, n.op_type, tuple(bypass.get(i, i) for i in n.inputs), n.outputs,
                   n.attrs, n.domain) for n in nodes]
     outputs = [bypass.get(o, o) for o in graph.outputs]

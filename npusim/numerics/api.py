@@ -98,7 +98,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         return NumericsResult(_name(model, graph), scheme, label,
                               {o: qvalues[o] for o in qgraph.outputs}, {}, (), {}, (), None,
                               tuple(notes), diverging)
-    fvalues = execute(fgraph, feeds, Context(Settings()))
+    fvalues = execute(fgraph, feeds, Context(Settings(float_order="blas")))
     outputs = {o: qvalues[o] for o in qgraph.outputs}
     refs = {o: fvalues[o] for o in fgraph.outputs}
     out_sqnr = {o: sqnr_db(refs[o], outputs[o]) for o in outputs
@@ -158,7 +158,7 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
 def _run_float(graph: Graph, feeds, precision: str, settings: Settings, scheme: str,
                dump=None) -> NumericsResult:
     """fp32 reference, fp16 with native half arithmetic, bf16 / fp8 as rounding casts."""
-    ref = execute(graph, feeds, Context(Settings()))
+    ref = execute(graph, feeds, Context(Settings(float_order="blas")))
     if precision == "fp32":
         low = ref
     elif precision == "fp16":

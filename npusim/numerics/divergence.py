@@ -1,4 +1,4 @@
-"""Float islands npusim does not reproduce bit for bit (`ops.islands.NOT_BIT_EXACT`), named per
+"""Float islands npusim does not reproduce bit for bit (`ops.islands.island_reason`), named per
 layer with the reason and, where onnxruntime is installed, the measured mismatch."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from npusim.ir import Graph
-from npusim.numerics.ops.islands import NOT_BIT_EXACT
+from npusim.numerics.ops.islands import island_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,10 @@ def divergences(qgraph: Graph, values, *, measure: bool = True) -> tuple[Diverge
     """The not-bit-exact float ops of a run of `qgraph` (`values`: every tensor it computed)."""
     out = []
     for node in qgraph.nodes:
-        if node.op_type not in NOT_BIT_EXACT or node.outputs[0] not in values:
+        if node.outputs[0] not in values:
+            continue
+        reason = island_reason(qgraph, node)
+        if reason is None:
             continue
         if node.op_type == "Resize" and node.attr("mode", "nearest") == "nearest":
             continue  # copies input values: exact
@@ -38,7 +41,7 @@ def divergences(qgraph: Graph, values, *, measure: bool = True) -> tuple[Diverge
             continue
         found = _measure(qgraph, node, values, y) if measure else None
         mismatched, max_ulp = found if found is not None else (None, None)
-        out.append(Divergence(node.name, node.op_type, NOT_BIT_EXACT[node.op_type], mismatched,
+        out.append(Divergence(node.name, node.op_type, reason, mismatched,
                               int(y.size), max_ulp))
     return tuple(out)
 

@@ -17,7 +17,7 @@ from npusim.errors import NumericsError
 from npusim.ir import DType, Graph, Node, Tensor
 from npusim.numerics.calibrate import calibrate_range
 from npusim.numerics.executor import execute
-from npusim.numerics.ops.context import Context
+from npusim.numerics.ops.context import Context, Settings
 
 _WEIGHTED = frozenset({"Conv", "Gemm", "MatMul"})
 _QUANTIZABLE = _WEIGHTED | {"Add", "Mul", "GlobalAveragePool"}
@@ -119,7 +119,7 @@ def _collect(graph: Graph, calibration, names: set[str]) -> dict[str, np.ndarray
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in names}
     count = 0
     for feeds in calibration:
-        values = execute(graph, feeds, Context())
+        values = execute(graph, feeds, Context(Settings(float_order="blas")))
         for n in names:
             chunks[n].append(np.asarray(values[n], np.float32).ravel())
         count += 1

@@ -20,7 +20,8 @@ from npusim.precision.search import Search
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="float ONNX model, or zoo:NAME")
+    p.add_argument("model", help="ONNX model (float, or QDQ / QAT with its own Q/DQ), or "
+                   "zoo:NAME")
     p.add_argument("--chip", required=True, help="bundled profile name or YAML path")
     p.add_argument("--inputs", required=True, help=".npz with one array per model input")
     p.add_argument("--shapes", metavar="NAME:DIMS,...", help="bind dynamic input dims")
@@ -75,7 +76,8 @@ def main(args: argparse.Namespace, console: Console) -> int:
 
 
 def pareto_table(s: Search) -> Table:
-    t = Table(title=f"{s.model} on {s.chip}: worst layers moved int8 -> {s.high} "
+    start = "its own Q/DQ" if s.points[0].label == "as quantized" else "int8"
+    t = Table(title=f"{s.model} on {s.chip}: worst layers moved {start} -> {s.high} "
               "(latency from the plan, SQNR of a bit-accurate run against float)",
               title_justify="left")
     for col in ("point", "layers moved", "last moved", "latency ms", "output SQNR dB",
@@ -115,7 +117,8 @@ def plot_pareto(s: Search, path, fmt: str = "png") -> None:
     estimated = any(p.estimated for p in s.points)
     ax.set_xlabel("latency (ms)" + (" (rests on estimated figures)" if estimated else ""))
     ax.set_ylabel("output SQNR (dB)")
-    ax.set_title(f"{s.model} on {s.chip}: int8 -> {s.high}", fontsize=10)
+    start = "own Q/DQ" if s.points[0].label == "as quantized" else "int8"
+    ax.set_title(f"{s.model} on {s.chip}: {start} -> {s.high}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, format=fmt)

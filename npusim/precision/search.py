@@ -1,7 +1,11 @@
 """The accuracy / latency trade-off of a model on a chip, searched: from all-int8, the worst
 layers (layerwise output SQNR, as `npusim numerics` ranks them) move one at a time to the
 higher precision the chip offers (int16 on a BPU, fp16 on a GPU or DLA); every point has the
-output SQNR of a bit-accurate run and the latency of the plan, both of the same map."""
+output SQNR of a bit-accurate run and the latency of the plan, both of the same map.
+
+An already quantized model (QDQ, QAT) starts as quantized, with its own Q/DQ parameters, and
+its layers move out of Q/DQ into fp16 (on a BPU chip that runs them on the unit with float:
+the CPU); int16 would need quantization parameters the model does not have."""
 
 from __future__ import annotations
 
@@ -66,13 +70,15 @@ class Search:
                 "ranking": list(self.ranking), "kept_high_by_builder": self.kept_high}
 
 
-def high_precision(chip: Chip) -> str:
+def high_precision(chip: Chip, quantized: bool = False) -> str:
     """The precision a layer moves to on `chip`: int16 where its first unit has int16 MACs
-    (a BPU), else fp16 (a GPU, a DLA)."""
+    (a BPU), else fp16 (a GPU, a DLA). A quantized model's layers move to fp16 on whichever
+    unit runs it (its Q/DQ parameters are its own: there are none for int16)."""
     unit = chip.ordered_units[0]
-    if Precision.INT16 in unit.macs_per_cycle:
+    if Precision.INT16 in unit.macs_per_cycle and not quantized:
         return "int16"
-    if Precision.FP16 in unit.macs_per_cycle:
+    if any(Precision.FP16 in u.macs_per_cycle for u in chip.ordered_units[:1 if not quantized
+                                                                           else None]):
         return "fp16"
     raise NpusimError(f"chip '{chip.name}': its first unit '{unit.name}' offers neither int16 "
                       "nor fp16 to move layers to")
@@ -91,16 +97,19 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     if max_moves < 1:
         raise NpusimError("--max-moves must be at least 1")
     hw = load_chip(chip)
-    high = high_precision(hw)
     proto = _float_model(model)
     name = _name(model, proto)
     graph = api.load(proto, shapes, zoo_weights="light")
     from npusim.numerics.load import is_quantized
-    if is_quantized(graph):
-        raise NpusimError(f"{name} is already quantized; npusim precision searches a float "
-                          "model (it quantizes it itself, layer by layer)")
-    reference = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="fp32")
-    ref = {o: v for o, v in reference.outputs.items() if v.dtype.kind == "f"}
+    quantized = is_quantized(graph)
+    high = high_precision(hw, quantized)
+    if quantized:  # the float reference is the model without its activation Q/DQ
+        base = run_numerics(proto, inputs, shapes=shapes, scheme=scheme)
+        ref = {o: v for o, v in base.reference_outputs.items() if v.dtype.kind == "f"}
+        ranking = base.worst_layers if ranking is None else ranking
+    else:
+        reference = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="fp32")
+        ref = {o: v for o, v in reference.outputs.items() if v.dtype.kind == "f"}
     if not ref:
         raise NpusimError(f"{name}: no float output to measure the SQNR of")
     if ranking is None:
@@ -112,7 +121,11 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     def measure(label, moved, precisions, precision="int8"):
         problem = api.prepare(graph, hw, precision=precision, precisions=precisions)
         report = api.simulate(problem, fusion=fusion)
-        if precision == "int8":
+        if quantized:  # its own Q/DQ; the moved layers (and the builder's) leave them
+            built = {**{n: p.value for n, p in problem.builder_choices.items()}, **precisions}
+            run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme,
+                               precisions=built or None, reference=False, layerwise=False)
+        elif precision == "int8":
             # the values of what the builder builds: layers it keeps in fp16 run in fp16
             built = {**{n: p.value for n, p in problem.builder_choices.items()}, **precisions}
             run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="int8",
@@ -125,7 +138,7 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
         return Point(label, tuple(moved), dict(precisions), report.totals.latency_ms, sqnr,
                      report.totals.estimated), problem
 
-    low, built = measure("all int8", (), {})
+    low, built = measure("as quantized" if quantized else "all int8", (), {})
     points = [low]
     # a view op (Reshape, ...) runs at no precision, and a layer the builder already keeps
     # in the higher one (TensorRT: INT8 is a permission) gains nothing by being moved there
@@ -134,8 +147,14 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     for k in range(1, min(max_moves, len(ranking)) + 1):
         moved = ranking[:k]
         points.append(measure(f"{k} moved", moved, {n: high for n in moved})[0])
-    every = {n.name: high for n in graph.nodes}
-    top = measure(f"all {high}", ("*",), {}, precision=high)[0]
+    if quantized:  # every layer out of Q/DQ (the Q/DQ nodes themselves are not layers)
+        every = {n.name: high for n in graph.nodes
+                 if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+                 and not built.is_view[built.index[n.name]]}
+        top = measure(f"all {high}", ("*",), every)[0]
+    else:
+        every = {n.name: high for n in graph.nodes}
+        top = measure(f"all {high}", ("*",), {}, precision=high)[0]
     points.append(Point(top.label, top.moved, every, top.latency_ms, top.output_sqnr_db,
                         top.estimated))
     points = _mark_pareto(points)

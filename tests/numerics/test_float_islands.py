@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from npusim.numerics import run_numerics
-from npusim.numerics.kernels.mlas import erf, logistic, tanh
+from npusim.numerics.kernels.mlas import HOST_ISA, erf, logistic, softmax, tanh
 from numerics_oracle import ort_session
 
 F = TensorProto.FLOAT
@@ -40,6 +40,21 @@ def test_mlas_kernel_bit_exact(op, fn):
                                       [x.size])).run(None, {"x": x})[0]
     ours = fn(x)
     assert ours.view(np.int32).tolist() == theirs.view(np.int32).tolist()
+
+
+@pytest.mark.skipif(HOST_ISA != "avx512f",
+                    reason="the AVX-512F softmax kernel's order is the one reproduced")
+@pytest.mark.parametrize("width", [5, 16, 47, 48, 49, 128, 1000])
+def test_float_softmax_bit_exact(width):
+    # a float Softmax (left outside Q/DQ, or in a float model): MLAS's exp and its 16-lane sum;
+    # scale 30 sends most exps below 2^-126, where the kernel's vscalefps rounds subnormals
+    rng = np.random.default_rng(width)
+    session = ort_session(_float_model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)],
+                                       [6, width], [6, width]))
+    for x in (rng.standard_normal((6, width)), rng.standard_normal((6, width)) * 30,
+              rng.random((6, width)), np.zeros((6, width))):
+        x = x.astype(np.float32)
+        assert softmax(x).tobytes() == session.run(None, {"x": x})[0].tobytes()
 
 
 def _inputs(shape):

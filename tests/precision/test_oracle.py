@@ -1,8 +1,9 @@
 """The numerics of a precision map against onnxruntime running the same map: the QDQ graph
-with the mapped layers left in float (`numerics.mixed.to_onnx`). Bit for bit where npusim
-reproduces the float island (elementwise ops); a float Conv / Gemm / MatMul island runs
-numpy's GEMM, which sums in another order than MLAS: the run must then name that layer in
-`divergence`, with the mismatch measured, and no other layer may differ."""
+with the mapped layers left in float (`numerics.mixed.to_onnx`), in the default session less
+WeightBiasQuantization (which would quantize a float Conv's weight between DQ and Q itself).
+Bit for bit where npusim reproduces the float island: elementwise ops, and Conv / Gemm /
+MatMul in MLAS's order on an FMA3 / AVX-512 host; elsewhere the run must name the layer in
+`divergence`, and no other layer may differ."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from npusim.ir.passes import canonicalize
 from npusim.numerics import run_numerics
+from npusim.numerics.kernels import sgemm
 from npusim.numerics.load import load_model
 from npusim.numerics.mixed import quantize_mixed, to_onnx
 from npusim.numerics.quantizer import config_for
@@ -21,7 +23,7 @@ from tests.precision.conftest import BERT, BERT_SHAPES
 def _both(model, inputs, precisions, shapes=None):
     graph, _ = load_model(model, shapes)
     qdq = quantize_mixed(canonicalize(graph), [inputs], config_for("ort", "int8"), precisions)
-    session = ort_session(to_onnx(qdq))
+    session = ort_session(to_onnx(qdq), disabled_optimizers=["WeightBiasQuantization"])
     theirs = dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs)))
     ours = run_numerics(model, inputs, shapes=shapes, precisions=precisions, layerwise=False)
     return ours, theirs
@@ -53,15 +55,51 @@ def test_elementwise_float_layers_bit_exact(cnn, cnn_inputs):
     assert "/layer4/layer4.1/Add" not in {r.name for r in ours.layers}
 
 
-def test_chosen_fp16_map_matches_onnxruntime(searched, cnn, cnn_inputs):
+def _distributions(shape):
+    rng = np.random.default_rng(1)
+    return {"normal": rng.standard_normal(shape).astype(np.float32),
+            "uniform": rng.random(shape).astype(np.float32),
+            "image": rng.integers(0, 256, shape).astype(np.float32),
+            "zeros": np.zeros(shape, np.float32)}
+
+
+needs_mlas_order = pytest.mark.skipif(
+    sgemm.BLOCK is None, reason="MLAS's GEMM order is reproduced on FMA3 / AVX-512 hosts only")
+
+
+@needs_mlas_order
+@pytest.mark.parametrize("dist", ["normal", "uniform", "image", "zeros"])
+def test_chosen_fp16_map_is_bit_exact_with_onnxruntime(searched, cnn, dist):
+    # the chosen map moves convolutions (and the classifier Gemm) to fp16
     chosen = dict(searched("cnn", "orin-agx-gpu").chosen_point.precisions)
     assert chosen and set(chosen.values()) == {"fp16"}
-    ours, theirs = _both(cnn, cnn_inputs, chosen)
-    _check(ours, theirs, set(chosen))
+    inputs = {"input": _distributions((1, 3, 32, 32))[dist]}
+    ours, theirs = _both(cnn, inputs, chosen)
+    assert ours.outputs["logits"].tobytes() == theirs["logits"].tobytes()
+    assert not any(d.mismatched for d in ours.divergence)
+
+
+FLOAT_GEMMS = {"/conv1/Conv": "fp32",                           # 3 channels: the NCHW kernel
+               "/layer2/layer2.0/conv2/Conv": "fp32",           # 128 -> 128, 3x3
+               "/layer2/layer2.0/downsample/downsample.0/Conv": "fp16",  # 1x1 stride 2
+               "/layer3/layer3.1/conv1/Conv": "fp32", "/fc/Gemm": "fp32"}
+
+
+@needs_mlas_order
+@pytest.mark.parametrize("dist", ["normal", "image"])
+def test_float_conv_and_gemm_layers_are_bit_exact(cnn, dist):
+    inputs = {"input": _distributions((1, 3, 32, 32))[dist]}
+    ours, theirs = _both(cnn, inputs, FLOAT_GEMMS)
+    assert ours.outputs["logits"].tobytes() == theirs["logits"].tobytes()
+    # onnxruntime's default session would quantize the weights of the fp32 convs between a
+    # DQ and a Q itself (conv1 reads the float model input, the Gemm writes the output): named
+    requantized = {d.layer for d in ours.divergence if "WeightBiasQuantization" in d.reason}
+    assert {n.split("+")[0] for n in requantized} == {"/layer2/layer2.0/conv2/Conv",
+                                                      "/layer3/layer3.1/conv1/Conv"}
 
 
 def test_bert_fp16_map_matches_onnxruntime(searched, bert_inputs):
-    # BERT's LayerNorm and Softmax stay float islands in every map (not bit-exact either)
+    # BERT's LayerNorm and Softmax stay float islands in every map, named in `divergence`
     moved = searched("bert", "j5").ranking[:3]
     ours, theirs = _both(BERT, bert_inputs, {n: "fp16" for n in moved}, BERT_SHAPES)
     islands = {d.layer for d in ours.divergence}

@@ -81,3 +81,64 @@ def test_int16_qdq_layer_is_priced_at_int16():
     assert conv.compute_ms == pytest.approx(7.056e-3, rel=1e-9)
     orin = api.simulate(model, "orin-agx-gpu", fusion="none")
     assert next(r for r in orin.layers if "conv" in r.members).precision == "int8"
+
+
+@pytest.fixture(scope="module")
+def qat_like(tmp_path_factory):
+    """ResNet-18 (32 px) through onnxruntime's own flow: quant_pre_process (BN folded), then
+    quantize_static. The quantizer drops every Relu before a uint8 Q with zero point 0 (the Q
+    clamps at zero): the model a user brings, with its own Q/DQ parameters."""
+    quant = pytest.importorskip("onnxruntime.quantization")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    d = tmp_path_factory.mktemp("qat")
+    onnx.save(zoo.build("resnet18", size=32), d / "f.onnx")
+    quant_pre_process(str(d / "f.onnx"), str(d / "p.onnx"))
+    rng = np.random.default_rng(0)
+    calib = [{"input": rng.normal(size=(1, 3, 32, 32)).astype(np.float32)} for _ in range(2)]
+
+    class Reader(quant.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            return next(self.it, None)
+    quant.quantize_static(str(d / "p.onnx"), str(d / "q.onnx"), Reader(),
+                          quant_format=quant.QuantFormat.QDQ, per_channel=True,
+                          activation_type=quant.QuantType.QUInt8,
+                          weight_type=quant.QuantType.QInt8)
+    x = {"input": np.random.default_rng(1).normal(size=(1, 3, 32, 32)).astype(np.float32)}
+    return d / "p.onnx", d / "q.onnx", x
+
+
+def test_float_reference_of_a_quantized_model_keeps_the_dropped_relus(qat_like):
+    from npusim.numerics import run_numerics
+    from npusim.numerics.metrics import sqnr_db
+    from tests.numerics.numerics_oracle import ort_session
+    float_model, qdq, x = qat_like
+    assert not any(n.op_type == "Relu" for n in onnx.load(qdq).graph.node)
+    r = run_numerics(qdq, x)
+    theirs_float = ort_session(onnx.load(float_model)).run(None, x)[0]
+    theirs_q = ort_session(onnx.load(qdq)).run(None, x)[0]
+    assert r.outputs["logits"].tobytes() == theirs_q.tobytes()
+    # the reference is the float model up to its weights' int8 rounding (it was the model
+    # without its Relus, -13 dB from it, when a zero-start Q was stripped to an Identity)
+    assert sqnr_db(theirs_float, r.reference_outputs["logits"]) > 35
+    assert r.output_sqnr_db["logits"] == pytest.approx(sqnr_db(theirs_float, theirs_q), abs=3)
+
+
+@pytest.mark.parametrize("chip", ["orin-agx-gpu", "j5"])
+def test_search_starts_from_the_model_as_quantized(qat_like, chip):
+    # a QAT / QDQ model keeps its own Q/DQ; the worst layers leave them for fp16 (on J5 on
+    # the CPU: there are no int16 parameters in the model), one more each point
+    from npusim.precision.search import search
+    _, qdq, x = qat_like
+    s = search(qdq, chip, x, max_moves=3, fusion="greedy")
+    assert s.high == "fp16" and s.points[0].label == "as quantized"
+    front = sorted(s.pareto, key=lambda p: (p.latency_ms, p.output_sqnr_db))
+    assert len(front) >= 3
+    for a, b in zip(front, front[1:]):
+        assert a.latency_ms <= b.latency_ms and a.output_sqnr_db < b.output_sqnr_db
+    assert s.points[-1].output_sqnr_db > s.points[0].output_sqnr_db + 20
+    if chip == "j5":
+        problem = api.prepare(qdq, chip, precisions=dict(s.points[1].precisions))
+        assert problem.unit[problem.index[s.points[1].moved[0]]].name == "cpu"

@@ -124,16 +124,3 @@ def test_cli_writes_map_json_and_plot(tmp_path, bert_inputs, capsys):
                  "-q"]) == 0
     latency = json.loads((tmp_path / "r.json").read_text())["totals"]["latency_ms"]
     assert latency == pytest.approx(chosen["latency_ms"], rel=1e-12)
-
-
-def test_a_quantized_model_is_refused(tmp_path, cnn_inputs):
-    from npusim.errors import NpusimError
-    from npusim.ir.passes import canonicalize
-    from npusim.numerics.mixed import quantize_mixed, to_onnx
-    from npusim.numerics.quantizer import config_for
-    from npusim.precision.search import search
-    from tests.precision.test_cost import _conv
-    x = {"x": np.zeros((1, 64, 56, 56), np.float32)}
-    qdq = to_onnx(quantize_mixed(canonicalize(_conv()), [x], config_for("ort", "int8"), None))
-    with pytest.raises(NpusimError, match="already quantized"):
-        search(qdq, "j5", x)

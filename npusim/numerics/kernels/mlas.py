@@ -3,12 +3,30 @@ assembly), so a float op or lookup table in front of a QuantizeLinear sees the s
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 import numba
 import numpy as np
 
 from npusim.numerics.kernels.fma import fma32_native
 
 _F = np.float32
+
+
+def _host_isa() -> str | None:
+    """The MLAS kernel family onnxruntime dispatches on this CPU: "avx512f", "fma3" (AVX2 +
+    FMA3), or None (no FMA, or not x86-64), where npusim does not claim MLAS's order."""
+    try:
+        feats = llvm.get_host_cpu_features()
+    except RuntimeError:
+        return None
+    if feats.get("avx512f"):
+        return "avx512f"
+    if feats.get("avx2") and feats.get("fma"):
+        return "fma3"
+    return None
+
+
+HOST_ISA = _host_isa()
 # MlasLogisticConstants (Eigen's rational approximation of 1 / (1 + exp(-x)))
 _LOGISTIC_A = (_F(4.37031012579801e-11), _F(1.15627324459942e-07), _F(6.08574864600143e-05),
                _F(8.51377133304701e-03), _F(2.48287947061529e-01))
@@ -113,3 +131,65 @@ def tanh(x: np.ndarray) -> np.ndarray:
     out = np.empty(x32.shape, np.float32)
     _tanh_flat(x32.reshape(-1), out.reshape(-1))
     return out
+
+
+# MlasExpConstants as the AVX-512F softmax kernel reads them (its clamp is LowerRange, which
+# vscalefps's reach below 2^-126 allows, not the generic kernel's LowerRangeSumExp)
+_SUMEXP_LOWER = _F(-103.9720840454)
+_ROUNDING_BIAS = _F(12582912.0)  # MLAS_ROUNDING_BIAS_MAGIC, 1.5 * 2^23
+_LOG2_RECIPROCAL = _F(1.44269504088896341)
+_LOG2_HIGH, _LOG2_LOW = _F(-6.93145752e-1), _F(-1.42860677e-6)
+_EXP_POLY = (_F(float.fromhex("0x1.694000p-10")), _F(float.fromhex("0x1.125edcp-7")),
+             _F(float.fromhex("0x1.555b5ap-5")), _F(float.fromhex("0x1.555450p-3")),
+             _F(float.fromhex("0x1.fffff6p-2")), _F(1.0), _F(1.0))
+SOFTMAX_LANES = 16  # MlasComputeSumExpF32KernelAvx512F: one 16-lane accumulator
+
+
+@numba.njit(cache=True, inline="always")
+def _sum_exp_element(v, negative_max):
+    """One lane of MlasComputeSumExpF32KernelAvx512F: exp(v - max) by range reduction, a
+    degree-6 polynomial in FMAs and vscalefps (an exact power-of-two scaling, rounded once)."""
+    x = max(_SUMEXP_LOWER, v + negative_max)
+    biased = fma32_native(x, _LOG2_RECIPROCAL, _ROUNDING_BIAS)
+    m = biased - _ROUNDING_BIAS
+    x = fma32_native(m, _LOG2_HIGH, x)
+    x = fma32_native(m, _LOG2_LOW, x)
+    p = _horner(_EXP_POLY, x)
+    return np.float32(np.float64(p) * 2.0 ** np.float64(m))
+
+
+@numba.njit(cache=True)
+def _softmax_rows(x, out):
+    rows, d = x.shape
+    acc = np.empty(SOFTMAX_LANES, np.float32)
+    for r in range(rows):
+        top = x[r, 0]
+        for i in range(1, d):
+            top = max(top, x[r, i])  # the maximum does not depend on the order
+        negative_max = -top
+        for lane in range(SOFTMAX_LANES):
+            acc[lane] = _F(0.0)
+        for i in range(d):
+            e = _sum_exp_element(x[r, i], negative_max)
+            out[r, i] = e
+            acc[i % SOFTMAX_LANES] = acc[i % SOFTMAX_LANES] + e
+        # ReduceAccumulator: upper 8 lanes onto the lower 8, two vhaddps, then the halves
+        h = np.empty(8, np.float32)
+        for lane in range(8):
+            h[lane] = acc[lane + 8] + acc[lane]
+        total = ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]))
+        scale = _F(1.0) / total
+        for i in range(d):
+            out[r, i] = out[r, i] * scale
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """MlasComputeSoftmax over `axis` as onnxruntime's AVX-512F build computes it: exp(x - max)
+    per element (MlasComputeSumExpF32KernelAvx512F), their sum in one 16-lane accumulator,
+    then every exp times 1 / sum."""
+    moved = np.moveaxis(np.asarray(x, np.float32), axis, -1)
+    rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    out = np.empty(rows.shape, np.float32)
+    if rows.size:
+        _softmax_rows(rows, out)
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)

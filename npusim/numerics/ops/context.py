@@ -19,6 +19,10 @@ class Settings:
     accumulate: str = "fp32"      # fp16 dot products: "fp32" or "fp16" accumulation
     acc_bits: int = 32            # integer accumulator width, overflow is checked against it
     on_overflow: str = "raise"    # "raise" or "record" (clamp and report in the layer row)
+    # float32 Conv / Gemm / MatMul / Softmax: "mlas" sums them in onnxruntime's order where the
+    # host allows (kernels/sgemm.py, kernels/mlas.py); "blas" through numpy (several times
+    # faster: the float reference and calibration runs, which no oracle compares bit for bit)
+    float_order: str = "mlas"
 
 
 @dataclass(slots=True)

@@ -10,9 +10,11 @@ import onnx
 from onnx import helper, numpy_helper
 
 from npusim.errors import UnsupportedOpError
+from npusim.numerics.kernels import sgemm
 from npusim.numerics.kernels.conv import conv, conv_geometry, pad_spatial, windows
 from npusim.numerics.kernels.dot import matmul_for
-from npusim.numerics.kernels.mlas import logistic
+from npusim.numerics.kernels.mlas import HOST_ISA, logistic
+from npusim.numerics.kernels.mlas import softmax as mlas_softmax
 from npusim.numerics.ops import kernel
 from npusim.numerics.ops.context import Context
 
@@ -28,6 +30,14 @@ def conv_float(node, inputs, ctx: Context):
     b = inputs[2] if len(inputs) > 2 else None
     dt = _float_dtype(x, w)
     group = node.attr("group", 1)
+    if dt == np.float32 and x.ndim == 4 and ctx.settings.float_order == "mlas":
+        strides, pads, dilations = conv_geometry(
+            x.shape, w.shape, strides=node.attr("strides"), pads=node.attr("pads"),
+            dilations=node.attr("dilations"), auto_pad=node.attr("auto_pad", "NOTSET"))
+        chunk = sgemm.conv_chunk(x.shape, w.shape, group, pads)
+        if chunk is not None:  # onnxruntime's NCHWc kernels, bit for bit
+            return [sgemm.conv2d(x, w, b, strides=strides, pads=pads, dilations=dilations,
+                                 group=group, chunk=chunk)]
     depthwise = group == x.shape[1] == w.shape[0] and w.shape[1] == 1
     compute = dt
     if dt == np.float16 and depthwise and ctx.settings.accumulate == "fp32":
@@ -40,10 +50,16 @@ def conv_float(node, inputs, ctx: Context):
     return [y]
 
 
+def _mlas_gemm(ctx: Context) -> bool:
+    return sgemm.BLOCK is not None and ctx.settings.float_order == "mlas"
+
+
 @kernel("MatMul")
 def matmul_float(node, inputs, ctx: Context):
     a, b = inputs
     dt = _float_dtype(a, b)
+    if dt == np.float32 and _mlas_gemm(ctx):  # MlasGemm's order, bit for bit
+        return [sgemm.matmul(a, b)]
     return [matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)]
 
 
@@ -56,8 +72,10 @@ def gemm_float(node, inputs, ctx: Context):
         a = a.T
     if node.attr("transB", 0):
         b = b.T
-    y = matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
+    if dt == np.float32 and _mlas_gemm(ctx):  # MlasGemm's order, bit for bit
+        return [sgemm.gemm(a, b, c, alpha, beta)]
+    y = matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)
     if alpha != 1.0:
         y = (y * dt.type(alpha)).astype(dt)
     if c is not None and beta != 0:
@@ -167,6 +185,9 @@ def concat(node, inputs, ctx):
 def softmax(node, inputs, ctx):
     x = inputs[0]
     axis = node.attr("axis", -1)
+    if x.dtype == np.float32 and HOST_ISA == "avx512f" and ctx.settings.float_order == "mlas":
+        # MlasComputeSoftmax, bit for bit
+        return [mlas_softmax(x, axis)]
     x32 = x.astype(np.float32)
     e = np.exp(x32 - x32.max(axis=axis, keepdims=True))
     return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]

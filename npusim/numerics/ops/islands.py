@@ -1,14 +1,17 @@
 """Float ops that sit between a DequantizeLinear and a QuantizeLinear in quantized models (the
 "float islands"), computed as onnxruntime's CPU kernels compute them, so the Q that follows
-sees the same float32 bits; `NOT_BIT_EXACT` names the ones that are not reproduced exactly."""
+sees the same float32 bits; `island_reason` names the ones that are not reproduced exactly."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
+from npusim.ir import Graph, Node
+from npusim.numerics.kernels import sgemm
+from npusim.numerics.kernels.conv import conv_geometry
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import erf, tanh
+from npusim.numerics.kernels.mlas import HOST_ISA, erf, tanh
 from npusim.numerics.ops import kernel
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
@@ -16,18 +19,78 @@ NOT_BIT_EXACT = {
     "LayerNormalization": "onnxruntime 1.32's inverse standard deviation is not reproduced: "
                           "mean and output match, 1/sqrt(var + eps) differs by 1 ulp on ~1/6 "
                           "of the rows (measured at D = 192)",
-    "Softmax": "float Softmax (MlasComputeSoftmax: MLAS exp, vectorized sum) is computed with "
-               "numpy exp; a QDQ Softmax fuses to QLinearSoftmax, which is exact",
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
-    "Conv": "a float Conv island (a layer left outside Q/DQ) runs numpy's float32 GEMM; "
-            "onnxruntime's MLAS sgemm sums in another order (a few ulps apart)",
-    "Gemm": "a float Gemm island runs numpy's float32 GEMM; MLAS sgemm sums in another order",
-    "MatMul": "a float MatMul island runs numpy's float32 GEMM; MLAS sgemm sums in another "
-              "order",
     "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
               "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
               "mode copies values and is exact)",
 }
+
+
+_SOFTMAX_HOST = ("float Softmax follows MlasComputeSumExpF32KernelAvx512F (its exp polynomial and "
+                 "one 16-lane sum) on AVX-512F hosts only; this host's MLAS kernel sums in "
+                 "another order (a QDQ Softmax fuses to QLinearSoftmax, which is exact)")
+_GEMM_HOST = ("the host CPU has neither AVX-512F nor AVX2 + FMA3, where npusim reproduces "
+              "MLAS's summation order; numpy's GEMM sums in another order (a few ulps apart)")
+_SUM_FUSION = ("onnxruntime may fold the float Add after this float {op} into it (the NCHWc sum "
+               "fusion, MatMulAddFusion), adding the other operand first; npusim adds it after")
+_RUNTIME_B = ("this float {op} multiplies two runtime tensors: MLAS then sums K in strides that "
+              "follow its thread split of N (K > 128), or takes its GEMV kernel (one row); "
+              "npusim sums K in strides of 256")
+_REQUANTIZED = ("onnxruntime's default session quantizes this float {op}'s constant weight "
+                "itself (WeightBiasQuantization: DQ -> {op} -> Q becomes a per-tensor int8 "
+                "kernel); npusim keeps the layer in float, as the map and TensorRT do. Compare "
+                "with onnxruntime under disabled_optimizers=['WeightBiasQuantization']")
+
+
+def island_reason(graph: Graph, node: Node) -> str | None:
+    """Why npusim's float32 result of `node` may differ from onnxruntime's default session
+    (None: bit for bit). Conv, Gemm and MatMul follow MLAS where `kernels.sgemm` knows its
+    order (tests/numerics/test_sgemm.py)."""
+    if node.op_type in NOT_BIT_EXACT:
+        return NOT_BIT_EXACT[node.op_type]
+    if node.op_type == "Softmax":
+        return None if HOST_ISA == "avx512f" else _SOFTMAX_HOST
+    if node.op_type not in ("Conv", "Gemm", "MatMul"):
+        return None
+    if sgemm.BLOCK is None:
+        return _GEMM_HOST
+    if node.op_type == "Conv":
+        x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+        _, pads, _ = conv_geometry(x.shape, w.shape, strides=node.attr("strides"),
+                                   pads=node.attr("pads"), dilations=node.attr("dilations"),
+                                   auto_pad=node.attr("auto_pad", "NOTSET"))
+        if not w.is_constant or sgemm.conv_chunk(x.shape, w.shape, node.attr("group", 1),
+                                                 pads) is None:
+            return ("onnxruntime leaves this float Conv to MlasConv (not rewritten to NCHWc: "
+                    "1-D / 3-D, a runtime weight, or grouped with channels off the block), "
+                    "whose K split depends on its thread segments; npusim sums it in NCHWc "
+                    "order")
+    if node.op_type in ("Gemm", "MatMul") and not graph.tensor(node.inputs[1]).is_constant:
+        a = graph.tensor(node.inputs[0]).shape
+        trans_a = node.op_type == "Gemm" and node.attr("transA", 0)
+        k = a[-2] if trans_a else a[-1]
+        rows = 1 if len(a) < 2 else (a[-1] if trans_a else a[-2])
+        if k > sgemm.RUNTIME_B_STRIDE_K or rows == 1:
+            return _RUNTIME_B.format(op=node.op_type)
+    consumers = graph.consumers(node.outputs[0])
+    if node.op_type != "Gemm" and any(c.op_type == "Add" for c in consumers):
+        return _SUM_FUSION.format(op=node.op_type)
+    producer = graph.producer(node.inputs[0])
+    if (graph.tensor(node.inputs[1]).is_constant and producer is not None
+            and producer.op_type == "DequantizeLinear" and _feeds_only_q(graph, node)):
+        return _REQUANTIZED.format(op=node.op_type)
+    return None
+
+
+def _feeds_only_q(graph: Graph, node: Node) -> bool:
+    """Every path from `node`'s output reaches a QuantizeLinear at once or through one Relu /
+    Clip (the activation onnxruntime fuses into the quantized kernel)."""
+    consumers = graph.consumers(node.outputs[0])
+    return bool(consumers) and all(
+        c.op_type == "QuantizeLinear"
+        or (c.op_type in ("Relu", "Clip") and all(
+            q.op_type == "QuantizeLinear" for q in graph.consumers(c.outputs[0])))
+        for c in consumers)
 
 
 _MLAS = {"Erf": erf, "Tanh": tanh}

@@ -189,20 +189,29 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
                 producer[out] = i
     reads, writes = [], []
     readers: dict[str, set[int]] = {}
+    model_inputs, behind_outputs = set(graph.inputs), _behind_outputs(graph, index, views)
     for i in range(len(nodes)):
+        io = _io_precision(units[i])
         # a weight read through views (e.g. a DequantizeLinear) is still a weight
-        rs = tuple(Read(a.tensor, root.get(a.tensor, a.tensor), tensor_bytes(graph, a, prec[i]),
+        rs = tuple(Read(a.tensor, root.get(a.tensor, a.tensor),
+                        tensor_bytes(graph, a, io if io is not None and root.get(
+                            a.tensor, a.tensor) in model_inputs else prec[i]),
                         graph.tensor(root.get(a.tensor, a.tensor)).is_constant)
                    for a in work[i].reads)
         reads.append(rs)
-        writes.append(tuple(Write(a.tensor, tensor_bytes(graph, a, prec[i]))
-                            for a in work[i].writes))
+        writes.append(tuple(Write(a.tensor, tensor_bytes(
+            graph, a, io if io is not None and a.tensor in behind_outputs else prec[i]))
+            for a in work[i].writes))
         if not views[i]:
             for r in rs:
                 readers.setdefault(r.root, set()).add(i)
     weight_chunk = {r.root: _weight_chunk(graph, units[i], r)
                     for i, rs in enumerate(reads) for r in rs if r.constant}
-    layouts = _layouts(graph, chip, units, prec, producer, readers)
+    io_stored = {t: io for t in set(producer) | set(readers)
+                 if (t in behind_outputs or t in model_inputs)
+                 and (io := _io_precision(units[producer[t] if t in producer
+                                                else min(readers[t])])) is not None}
+    layouts = _layouts(graph, chip, units, prec, producer, readers, io_stored)
     return Problem(
         graph=graph, chip=chip, model=model or graph.name, precision=precision,
         precisions=MappingProxyType(chosen), index=MappingProxyType(index), work=work,
@@ -220,6 +229,26 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
         float_islands=tuple(n.name for i, n in enumerate(nodes) if n.name in inferred
                             and n.name not in explicit and not views[i]
                             and not prec[i].is_integer))
+
+
+def _io_precision(unit: ComputeUnit | None) -> Precision | None:
+    """The precision `unit`'s builder binds model inputs and outputs at (None: the layer's)."""
+    return unit.build.io_precision if unit is not None and unit.build is not None else None
+
+
+def _behind_outputs(graph: Graph, index: Mapping[str, int], views) -> set[str]:
+    """The model outputs and every activation a chain of views makes one of them (each input
+    of an in-place Concat, the tensor under a Reshape): what the engine writes as outputs."""
+    behind, stack = set(graph.outputs), list(graph.outputs)
+    while stack:
+        p = graph.producer(stack.pop())
+        if p is None or not views[index[p.name]]:
+            continue
+        for t in p.inputs:
+            if t and not graph.tensor(t).is_constant and t not in behind:
+                behind.add(t)
+                stack.append(t)
+    return behind
 
 
 def _as_built(node, chip: Chip, precision: Precision, explicit: bool
@@ -248,9 +277,11 @@ def _weight_chunk(graph: Graph, unit: ComputeUnit | None, read: Read) -> float:
     return read.nbytes / math.ceil(max(channels, 1) / max(block, 1))
 
 
-def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers) -> dict[str, Layout]:
+def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers,
+             io_stored: Mapping[str, Precision]) -> dict[str, Layout]:
     """Layout of every stored activation: the producing unit's native format (the first
-    reader's for graph inputs), at the producing (reading) node's precision."""
+    reader's for graph inputs), at the producing (reading) node's precision, or at the I/O
+    precision for the model's inputs and outputs where the unit's builder binds them so."""
     layouts = {}
     for tensor in sorted(set(producer) | set(readers)):
         if graph.tensor(tensor).is_constant:
@@ -260,6 +291,6 @@ def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers) -> dict[s
             node = min(readers[tensor])
         unit = units[node]
         rule = layout_rule(chip, unit.name if unit is not None else None, prec[node].compute)
-        layouts[tensor] = tensor_layout(tensor, graph.shape(tensor),
-                                        element_bytes(graph, tensor, prec[node]), rule)
+        layouts[tensor] = tensor_layout(tensor, graph.shape(tensor), element_bytes(
+            graph, tensor, io_stored.get(tensor, prec[node])), rule)
     return layouts

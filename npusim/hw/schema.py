@@ -85,6 +85,11 @@ class BuildRules(_Frozen):
     reformat: bool = Field(
         default=False, description="a tensor crossing a precision boundary is converted by "
         "a reformat kernel (reads one precision, writes the other)")
+    io_precision: Precision | None = Field(
+        default=None, description="the engine's input and output bindings: the layers that "
+        "read the model inputs and write its outputs move them at this precision, whatever "
+        "precision they compute in (TensorRT's network I/O is fp32 linear unless the user "
+        "sets other I/O formats)")
 
 
 class TileShapes(_Sourced):

@@ -98,11 +98,12 @@ def test_depthwise_conv_is_memory_bound_on_orin_int8():
     (dw,) = graph_costs(g, chip, Precision.INT8)
     assert dw.bound_by == "memory"
     # 256*56*56*9 = 7.2 M MACs on the CUDA cores: 16 SMs x 256 x 1.3005 GHz = 1.39 us;
-    # DRAM 2 x 802816 B + weights at 204.8 x 0.87 GB/s = 9.02 us, plus the profile's
-    # half-bandwidth bytes (a kernel of B bytes takes (B + B_half) / bandwidth)
+    # DRAM: the conv reads the model input and writes the model output, which the engine
+    # binds in fp32 (2 x 4 x 802816 B), + int8 weights at 204.8 x 0.87 GB/s = 36.1 us, plus
+    # the profile's half-bandwidth bytes (a kernel of B bytes takes (B + B_half) / bandwidth)
     half = chip.dram.half_bandwidth_bytes.value
     assert dw.compute_ms == pytest.approx(7225344 / (16 * 256 * 1300.5e6) * 1e3)
-    assert dw.memory_ms == pytest.approx((2 * 802816 + 2304 + half) / 178.176e9 * 1e3)
+    assert dw.memory_ms == pytest.approx((2 * 4 * 802816 + 2304 + half) / 178.176e9 * 1e3)
 
 
 def test_power_modes_extend_the_maxn_profile():

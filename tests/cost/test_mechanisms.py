@@ -141,6 +141,25 @@ def test_a_layer_the_user_chose_is_never_changed_by_the_builder(tmp_path):
     assert "mm1" not in problem.builder_choices
 
 
+def test_the_engine_binds_model_inputs_and_outputs_in_fp32(tmp_path):
+    # two int8 relus on 1x8x4x4 (128 elements), each its own kernel: the first reads the
+    # model input in fp32 (512 B) and writes 128 B, the second reads 128 B and writes the
+    # model output in fp32 (512 B): 640 B at 1 GB/s + the 2 us launch, 2.64 us each; bound
+    # at the layers' int8 they would move 256 B each (2.256 us)
+    nodes = [helper.make_node("Relu", ["x"], ["m"], name="r1"),
+             helper.make_node("Relu", ["m"], ["y"], name="r2")]
+    g = load_graph(make_model(nodes, [vi("x", [1, 8, 4, 4])], [vi("y", [1, 8, 4, 4])]))
+    io = tmp_path / "io"
+    io.mkdir()
+    path = io / "gpu.yaml"
+    path.write_text(GPU.replace("TILE", "0").replace("RUNTIME", "").replace(
+        "      reformat: true\n", "      reformat: true\n      io_precision: fp32\n"))
+    bound = api.plan(api.prepare(g, load_chip(path), precision="int8"), strategy="none")
+    assert [grp.latency_ms for grp in bound.groups] == pytest.approx([2.64e-3, 2.64e-3])
+    plain = api.plan(api.prepare(g, _chip(tmp_path), precision="int8"), strategy="none")
+    assert [grp.latency_ms for grp in plain.groups] == pytest.approx([2.256e-3, 2.256e-3])
+
+
 def test_concat_runs_in_place(tmp_path):
     nodes = [helper.make_node("Relu", ["a"], ["r"], name="relu"),
              helper.make_node("Concat", ["r", "a"], ["y"], name="cat", axis=1)]

@@ -2,7 +2,7 @@
 with the mapped layers left in float (`numerics.mixed.to_onnx`), in the default session less
 WeightBiasQuantization (which would quantize a float Conv's weight between DQ and Q itself).
 Bit for bit where npusim reproduces the float island: elementwise ops, and Conv / Gemm /
-MatMul in MLAS's order on an FMA3 / AVX-512 host; elsewhere the run must name the layer in
+MatMul in MLAS's order on an AVX-512F host; elsewhere the run must name the layer in
 `divergence`, and no other layer may differ."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _distributions(shape):
 
 
 needs_mlas_order = pytest.mark.skipif(
-    sgemm.BLOCK is None, reason="MLAS's GEMM order is reproduced on FMA3 / AVX-512 hosts only")
+    sgemm.BLOCK is None, reason="MLAS's GEMM order is reproduced on AVX-512F hosts only")
 
 
 @needs_mlas_order

@@ -1,5 +1,5 @@
 """float32 GEMM and 2-D convolution summed in the order of onnxruntime's MLAS kernels on x86-64
-(FMA3 / AVX-512F), so a float Conv / Gemm / MatMul left between a DequantizeLinear and a
+with AVX-512F, so a float Conv / Gemm / MatMul left between a DequantizeLinear and a
 QuantizeLinear hands the Q the same float32 bits that onnxruntime's default session does.
 
 The order, checked element for element against onnxruntime 1.32 (tests/numerics/test_sgemm.py):
@@ -32,9 +32,11 @@ RUNTIME_B_STRIDE_K = 128  # the least K stride of its unpacked GEMM (B computed 
 POINTWISE_CHUNK = 128  # input channels per call of the NCHWc pointwise kernel
 
 
-# channels per NCHWc block (MlasNchwcGetBlockSize) of the MLAS kernels this CPU runs; None
-# where npusim does not reproduce them
-BLOCK = {"avx512f": 16, "fma3": 8}.get(HOST_ISA)
+# channels per NCHWc block (MlasNchwcGetBlockSize) of the MLAS kernels this CPU runs, where
+# npusim's order is checked against onnxruntime: AVX-512F (16). An AVX2 + FMA3 host runs
+# 8-channel blocks, which would follow the same rules but have not been checked; there, as
+# on any other host, None: numpy's GEMM, and the layer named in `divergence`
+BLOCK = {"avx512f": 16}.get(HOST_ISA)
 
 
 @numba.njit(cache=True, parallel=True)

@@ -29,8 +29,9 @@ NOT_BIT_EXACT = {
 _SOFTMAX_HOST = ("float Softmax follows MlasComputeSumExpF32KernelAvx512F (its exp polynomial and "
                  "one 16-lane sum) on AVX-512F hosts only; this host's MLAS kernel sums in "
                  "another order (a QDQ Softmax fuses to QLinearSoftmax, which is exact)")
-_GEMM_HOST = ("the host CPU has neither AVX-512F nor AVX2 + FMA3, where npusim reproduces "
-              "MLAS's summation order; numpy's GEMM sums in another order (a few ulps apart)")
+_GEMM_HOST = ("the host CPU has no AVX-512F, the MLAS kernels whose summation order npusim "
+              "reproduces (checked against onnxruntime); numpy's GEMM sums in another order "
+              "(a few ulps apart)")
 _SUM_FUSION = ("onnxruntime may fold the float Add after this float {op} into it (the NCHWc sum "
                "fusion, MatMulAddFusion), adding the other operand first; npusim adds it after")
 _RUNTIME_B = ("this float {op} multiplies two runtime tensors: MLAS then sums K in strides that "

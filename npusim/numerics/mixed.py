@@ -47,8 +47,9 @@ def quantize_mixed(graph: Graph, calibration: Iterable[Mapping[str, np.ndarray]]
 
 def keep_float_layers(qdq: Graph, precisions: Mapping[str, str] | None,
                       where: str = "precision map") -> Graph:
-    """An already quantized (QDQ) graph with the mapped layers run in float; int16 cannot be
-    given to a model whose quantization parameters are its own."""
+    """An already quantized (QDQ) graph with the mapped layers run in float (fp16 ones with
+    fp16 weights, inputs and outputs, as `quantize_mixed` makes them); int16 cannot be given
+    to a model whose quantization parameters are its own."""
     wide, floats = split_map(qdq, precisions, where)
     if wide:
         raise NumericsError(f"{where}: {sorted(wide)[0]} is asked to run in int16, but this "
@@ -57,7 +58,7 @@ def keep_float_layers(qdq: Graph, precisions: Mapping[str, str] | None,
                             "float model")
     for p in sorted(set(floats.values())):
         qdq = analysis.keep_float(qdq, {n for n, q in floats.items() if q == p}, p)
-    return qdq
+    return half_io(qdq, floats)  # fp16 layers read and write half values, as in a float model
 
 
 def round_weights(graph: Graph, floats: Mapping[str, str]) -> Graph:

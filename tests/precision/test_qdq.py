@@ -142,3 +142,27 @@ def test_search_starts_from_the_model_as_quantized(qat_like, chip):
     if chip == "j5":
         problem = api.prepare(qdq, chip, precisions=dict(s.points[1].precisions))
         assert problem.unit[problem.index[s.points[1].moved[0]]].name == "cpu"
+
+
+@pytest.mark.skipif(__import__("npusim.numerics.kernels.sgemm", fromlist=["BLOCK"]).BLOCK is None,
+                    reason="MLAS's GEMM order is reproduced on AVX-512F hosts only")
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_a_map_on_a_quantized_model_is_bit_exact_with_onnxruntime(qat_like, precision):
+    # layers of the model's own QDQ graph taken out of Q/DQ (their producers then run as
+    # float convs on dequantized weights, which onnxruntime folds and runs NCHWc): the same
+    # graph through onnxruntime (`to_onnx`) gives the same bytes, and nothing is mismatched
+    from npusim.numerics import run_numerics
+    from npusim.numerics.load import load_model
+    from npusim.numerics.mixed import keep_float_layers, to_onnx
+    from tests.numerics.numerics_oracle import ort_session
+    _, qdq, x = qat_like
+    graph, _ = load_model(qdq, None)
+    moved = {"/layer2/layer2.0/conv2/Conv": precision, "/layer3/layer3.0/Add": precision,
+             "/fc/Gemm": precision}
+    session = ort_session(to_onnx(keep_float_layers(graph, moved)),
+                          disabled_optimizers=["WeightBiasQuantization"])
+    rng = np.random.default_rng(2)
+    for feed in (x, {"input": rng.integers(0, 256, (1, 3, 32, 32)).astype(np.float32)}):
+        ours = run_numerics(qdq, feed, precisions=moved, layerwise=False)
+        assert ours.outputs["logits"].tobytes() == session.run(None, feed)[0].tobytes()
+        assert not any(d.mismatched for d in ours.divergence)

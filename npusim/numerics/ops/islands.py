@@ -60,13 +60,13 @@ def island_reason(graph: Graph, node: Node) -> str | None:
         _, pads, _ = conv_geometry(x.shape, w.shape, strides=node.attr("strides"),
                                    pads=node.attr("pads"), dilations=node.attr("dilations"),
                                    auto_pad=node.attr("auto_pad", "NOTSET"))
-        if not w.is_constant or sgemm.conv_chunk(x.shape, w.shape, node.attr("group", 1),
+        if not foldable(graph, node.inputs[1]) or sgemm.conv_chunk(x.shape, w.shape, node.attr("group", 1),
                                                  pads) is None:
             return ("onnxruntime leaves this float Conv to MlasConv (not rewritten to NCHWc: "
                     "1-D / 3-D, a runtime weight, or grouped with channels off the block), "
                     "whose K split depends on its thread segments; npusim sums it in NCHWc "
                     "order")
-    if node.op_type in ("Gemm", "MatMul") and not graph.tensor(node.inputs[1]).is_constant:
+    if node.op_type in ("Gemm", "MatMul") and not foldable(graph, node.inputs[1]):
         a = graph.tensor(node.inputs[0]).shape
         trans_a = node.op_type == "Gemm" and node.attr("transA", 0)
         k = a[-2] if trans_a else a[-1]
@@ -81,6 +81,16 @@ def island_reason(graph: Graph, node: Node) -> str | None:
             and producer.op_type == "DequantizeLinear" and _feeds_only_q(graph, node)):
         return _REQUANTIZED.format(op=node.op_type)
     return None
+
+
+def foldable(graph: Graph, tensor: str) -> bool:
+    """A constant, or a DequantizeLinear of constants: onnxruntime folds it into an
+    initializer before choosing kernels (a dequantized weight packs, and NCHWc applies)."""
+    if graph.tensor(tensor).is_constant:
+        return True
+    p = graph.producer(tensor)
+    return p is not None and p.op_type == "DequantizeLinear" and all(
+        graph.tensor(t).is_constant for t in p.inputs if t)
 
 
 def _feeds_only_q(graph: Graph, node: Node) -> bool:

@@ -26,18 +26,19 @@ _OUT_PARAMS = {"QLinearConv": (6, 7), "QLinearMatMul": (6, 7), "QLinearAdd": (6,
                "QLinearAveragePool": (3, 4), "QLinearConcat": (0, 1), "QLinearWhere": (7, 8)}
 
 
-def strip_qdq(graph: Graph) -> Graph:
-    """The float reference: activation Q and DQ become Identity; constant DQs stay. A Q whose
-    range starts at zero (zero point at the integer minimum: uint8 with zp 0) becomes a Relu:
-    quantizers drop the Relu before such a Q (onnxruntime's quantize_static does), and the
-    float model has it."""
+def strip_qdq(graph: Graph, restore_relus: bool = False) -> Graph:
+    """The float reference: activation Q and DQ become Identity; constant DQs stay. With
+    `restore_relus` (a model that arrived quantized), a Q whose range starts at zero (zero
+    point at the integer minimum: uint8 with zp 0) becomes a Relu: quantizers drop the Relu
+    before such a Q (onnxruntime's quantize_static does), and the float model has it. npusim's
+    own quantizer keeps its Relus, so its graphs strip to the float model exactly."""
     nodes = []
     tensors = dict(graph.tensors)
     for n in graph.nodes:
         act_dq = n.op_type == "DequantizeLinear" and not graph.tensor(n.inputs[0]).is_constant
         if n.op_type == "QuantizeLinear" or act_dq:
-            op = "Relu" if n.op_type == "QuantizeLinear" and _starts_at_zero(graph, n) else \
-                "Identity"
+            op = "Relu" if (restore_relus and n.op_type == "QuantizeLinear"
+                            and _starts_at_zero(graph, n)) else "Identity"
             nodes.append(Node(n.name, op, (n.inputs[0],), n.outputs, {}, ""))
             src = graph.tensor(n.inputs[0])
             for o in n.outputs:
@@ -183,17 +184,19 @@ def _input_params(tensor: str, original: Graph, values):
     return None, None
 
 
-def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16") -> Graph:
+def keep_float(graph: Graph, layers: set[str], keep_precision: str = "fp16",
+               restore_relus: bool = False) -> Graph:
     """The QDQ graph with the named layers computed in float: their activation inputs skip
-    Q/DQ and their weights are the dequantized values (rounded to `keep_precision`). A
-    skipped Q whose range starts at zero keeps its clamp as a Relu (see `strip_qdq`)."""
+    Q/DQ and their weights are the dequantized values (rounded to `keep_precision`). With
+    `restore_relus`, a skipped Q whose range starts at zero keeps its clamp as a Relu (see
+    `strip_qdq`)."""
     from npusim.numerics.quant import cast_float
     tensors = dict(graph.tensors)
     relu_of: dict[str, str] = {}   # a skipped zero-start Q's name -> its float Relu output
 
     def past(q: Node) -> str:
         """The float value a reader skipping Q `q` (and its DQ) reads."""
-        if not _starts_at_zero(graph, q):
+        if not (restore_relus and _starts_at_zero(graph, q)):
             return q.inputs[0]
         name = relu_of.setdefault(q.name, f"{q.inputs[0]}__relu")
         tensors[name] = Tensor(name, graph.tensor(q.inputs[0]).shape, DType.FLOAT32)

@@ -82,7 +82,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
             raise NumericsError("a precision map needs an int8 or int16 run (--precision)")
         return _run_float(graph, feeds, precision, settings, scheme, dump)
 
-    fgraph = analysis.strip_qdq(qdq)
+    arrived_quantized = is_quantized(graph)
+    fgraph = analysis.strip_qdq(qdq, restore_relus=arrived_quantized)
     qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref",
                   ort_patterns=scheme == "ort")
     ctx = Context(settings)
@@ -113,7 +114,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     suggestion = None
     if target_sqnr_db is not None:
         suggestion = _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr,
-                                      target_sqnr_db, keep_precision, max_keep, scheme)
+                                      target_sqnr_db, keep_precision, max_keep, scheme,
+                                      arrived_quantized)
     return NumericsResult(_name(model, graph), scheme, label, outputs, refs, table, out_sqnr,
                           worst, suggestion, tuple(notes), diverging)
 
@@ -139,7 +141,7 @@ def _first_float_sqnr(refs, outputs) -> float:
 
 
 def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target, keep_precision,
-                     max_keep, scheme) -> MixedPrecision:
+                     max_keep, scheme, restore_relus: bool) -> MixedPrecision:
     baseline = next(iter(out_sqnr.values()), math.inf)
     keep: list[str] = []
     current = baseline
@@ -147,7 +149,8 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
         if current >= target:
             break
         keep.append(name)
-        g = fuse(analysis.keep_float(qdq, set(keep), keep_precision), required=frozenset(),
+        g = fuse(analysis.keep_float(qdq, set(keep), keep_precision, restore_relus),
+                 required=frozenset(),
                  all_patterns=scheme != "onnx-ref", ort_patterns=scheme == "ort")
         vals = execute(g, feeds, Context(settings))
         current = _first_float_sqnr(refs, {o: vals[o] for o in g.outputs})

@@ -57,7 +57,8 @@ def keep_float_layers(qdq: Graph, precisions: Mapping[str, str] | None,
                             "layers of a quantized model to fp16 / fp32 only, or give the "
                             "float model")
     for p in sorted(set(floats.values())):
-        qdq = analysis.keep_float(qdq, {n for n, q in floats.items() if q == p}, p)
+        qdq = analysis.keep_float(qdq, {n for n, q in floats.items() if q == p}, p,
+                                  restore_relus=True)
     return half_io(qdq, floats)  # fp16 layers read and write half values, as in a float model
 
 

@@ -166,3 +166,20 @@ def test_a_map_on_a_quantized_model_is_bit_exact_with_onnxruntime(qat_like, prec
         ours = run_numerics(qdq, feed, precisions=moved, layerwise=False)
         assert ours.outputs["logits"].tobytes() == session.run(None, feed)[0].tobytes()
         assert not any(d.mismatched for d in ours.divergence)
+
+
+def test_npusim_quantized_reference_is_the_float_model_itself():
+    # npusim's quantizer keeps its Relus: a Q whose calibrated range starts at zero (here an
+    # Add of +10 calibrated on non-negative inputs) is not a Relu in its float reference, so
+    # an input that drives the Add negative keeps its float value there
+    from onnx import helper, numpy_helper
+
+    from npusim.numerics import run_numerics
+    from tests.conftest import make_model, vi
+    nodes = [helper.make_node("Add", ["x", "ten"], ["y"], name="add")]
+    model = make_model(nodes, [vi("x", [1, 8])], [vi("y", [1, 8])],
+                       [numpy_helper.from_array(np.full((1, 8), 10, np.float32), "ten")])
+    calib = [{"x": np.linspace(0, 5, 8, dtype=np.float32).reshape(1, 8)}]
+    x = {"x": np.full((1, 8), -20, np.float32)}
+    r = run_numerics(model, x, calibration=calib)
+    assert np.array_equal(r.reference_outputs["y"], np.full((1, 8), -10, np.float32))

@@ -10,7 +10,7 @@ rows (for row tiling), the chunk a weight streams in, and the layout it takes in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -190,28 +190,32 @@ def prepare_problem(graph: Graph, chip: Chip, precision: Precision,
     reads, writes = [], []
     readers: dict[str, set[int]] = {}
     model_inputs, behind_outputs = set(graph.inputs), _behind_outputs(graph, index, views)
-    for i in range(len(nodes)):
+
+    def moved_at(i: int, tensor: str, bound: set[str]) -> Precision:
+        """The precision node i moves `tensor` at: its unit's I/O precision for a model input
+        or output the builder binds so (`bound`), else the node's."""
         io = _io_precision(units[i])
-        # a weight read through views (e.g. a DequantizeLinear) is still a weight
-        rs = tuple(Read(a.tensor, root.get(a.tensor, a.tensor),
-                        tensor_bytes(graph, a, io if io is not None and root.get(
-                            a.tensor, a.tensor) in model_inputs else prec[i]),
-                        graph.tensor(root.get(a.tensor, a.tensor)).is_constant)
-                   for a in work[i].reads)
+        return io if io is not None and tensor in bound else prec[i]
+
+    for i in range(len(nodes)):
+        rs = []
+        for a in work[i].reads:
+            r = root.get(a.tensor, a.tensor)
+            # a weight read through views (e.g. a DequantizeLinear) is still a weight
+            rs.append(Read(a.tensor, r, tensor_bytes(graph, a, moved_at(i, r, model_inputs)),
+                           graph.tensor(r).is_constant))
+        rs = tuple(rs)
         reads.append(rs)
         writes.append(tuple(Write(a.tensor, tensor_bytes(
-            graph, a, io if io is not None and a.tensor in behind_outputs else prec[i]))
-            for a in work[i].writes))
+            graph, a, moved_at(i, a.tensor, behind_outputs))) for a in work[i].writes))
         if not views[i]:
             for r in rs:
                 readers.setdefault(r.root, set()).add(i)
     weight_chunk = {r.root: _weight_chunk(graph, units[i], r)
                     for i, rs in enumerate(reads) for r in rs if r.constant}
-    io_stored = {t: io for t in set(producer) | set(readers)
-                 if (t in behind_outputs or t in model_inputs)
-                 and (io := _io_precision(units[producer[t] if t in producer
-                                                else min(readers[t])])) is not None}
-    layouts = _layouts(graph, chip, units, prec, producer, readers, io_stored)
+    bound = model_inputs | behind_outputs
+    layouts = _layouts(graph, chip, units, prec, producer, readers,
+                       lambda i, t: moved_at(i, t, bound))
     return Problem(
         graph=graph, chip=chip, model=model or graph.name, precision=precision,
         precisions=MappingProxyType(chosen), index=MappingProxyType(index), work=work,
@@ -278,10 +282,10 @@ def _weight_chunk(graph: Graph, unit: ComputeUnit | None, read: Read) -> float:
 
 
 def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers,
-             io_stored: Mapping[str, Precision]) -> dict[str, Layout]:
+             moved_at: Callable[[int, str], Precision]) -> dict[str, Layout]:
     """Layout of every stored activation: the producing unit's native format (the first
-    reader's for graph inputs), at the producing (reading) node's precision, or at the I/O
-    precision for the model's inputs and outputs where the unit's builder binds them so."""
+    reader's for graph inputs), at the precision that node moves it at (its own, or the I/O
+    precision of a model input or output the unit's builder binds)."""
     layouts = {}
     for tensor in sorted(set(producer) | set(readers)):
         if graph.tensor(tensor).is_constant:
@@ -292,5 +296,5 @@ def _layouts(graph: Graph, chip: Chip, units, prec, producer, readers,
         unit = units[node]
         rule = layout_rule(chip, unit.name if unit is not None else None, prec[node].compute)
         layouts[tensor] = tensor_layout(tensor, graph.shape(tensor), element_bytes(
-            graph, tensor, io_stored.get(tensor, prec[node])), rule)
+            graph, tensor, moved_at(node, tensor)), rule)
     return layouts

@@ -77,8 +77,8 @@ def high_precision(chip: Chip, quantized: bool = False) -> str:
     unit = chip.ordered_units[0]
     if Precision.INT16 in unit.macs_per_cycle and not quantized:
         return "int16"
-    if any(Precision.FP16 in u.macs_per_cycle for u in chip.ordered_units[:1 if not quantized
-                                                                           else None]):
+    units = chip.ordered_units if quantized else chip.ordered_units[:1]
+    if any(Precision.FP16 in u.macs_per_cycle for u in units):
         return "fp16"
     raise NpusimError(f"chip '{chip.name}': its first unit '{unit.name}' offers neither int16 "
                       "nor fp16 to move layers to")
@@ -121,12 +121,9 @@ def search(model, chip, inputs: Mapping[str, np.ndarray], *, shapes=None, max_mo
     def measure(label, moved, precisions, precision="int8"):
         problem = api.prepare(graph, hw, precision=precision, precisions=precisions)
         report = api.simulate(problem, fusion=fusion)
-        if quantized:  # its own Q/DQ; the moved layers (and the builder's) leave them
-            built = {**{n: p.value for n, p in problem.builder_choices.items()}, **precisions}
-            run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme,
-                               precisions=built or None, reference=False, layerwise=False)
-        elif precision == "int8":
-            # the values of what the builder builds: layers it keeps in fp16 run in fp16
+        if precision == "int8":
+            # the values of what the builder builds: layers it keeps in fp16 run in fp16 (a
+            # quantized model runs its own Q/DQ, the mapped layers out of them)
             built = {**{n: p.value for n, p in problem.builder_choices.items()}, **precisions}
             run = run_numerics(proto, inputs, shapes=shapes, scheme=scheme, precision="int8",
                                precisions=built or None, reference=False,

@@ -4,6 +4,8 @@ helpers that keep parallel kernels from opening extra parallel regions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import llvmlite.binding as llvm
 import numba
 import numpy as np
@@ -13,16 +15,19 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 
-def _host_has_vnni() -> bool:
+def host_cpu_features() -> Mapping[str, bool]:
+    """The host CPU's features as LLVM names them (empty where LLVM cannot tell)."""
     try:
-        feats = llvm.get_host_cpu_features()
+        return llvm.get_host_cpu_features()
     except RuntimeError:
-        return False
-    return bool(feats.get("avx512vnni") and feats.get("avx512f") and feats.get("avx512bw"))
+        return {}
 
 
+_FEATURES = host_cpu_features()
 # a CPU name or feature list forced on numba (portable caches) may not enable VNNI codegen
-AVAILABLE = _host_has_vnni() and not numba.config.CPU_NAME and not numba.config.CPU_FEATURES
+AVAILABLE = bool(_FEATURES.get("avx512vnni") and _FEATURES.get("avx512f")
+                 and _FEATURES.get("avx512bw")) and not numba.config.CPU_NAME \
+    and not numba.config.CPU_FEATURES
 
 LANES = 16        # int32 lanes per vector: output channels per block
 ROWS = 4          # pixels per microkernel tile

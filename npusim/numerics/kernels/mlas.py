@@ -3,30 +3,19 @@ assembly), so a float op or lookup table in front of a QuantizeLinear sees the s
 
 from __future__ import annotations
 
-import llvmlite.binding as llvm
 import numba
 import numpy as np
 
+from npusim.numerics.kernels.avx512 import host_cpu_features
 from npusim.numerics.kernels.fma import fma32_native
 
 _F = np.float32
 
 
-def _host_isa() -> str | None:
-    """The MLAS kernel family onnxruntime dispatches on this CPU: "avx512f", "fma3" (AVX2 +
-    FMA3), or None (no FMA, or not x86-64), where npusim does not claim MLAS's order."""
-    try:
-        feats = llvm.get_host_cpu_features()
-    except RuntimeError:
-        return None
-    if feats.get("avx512f"):
-        return "avx512f"
-    if feats.get("avx2") and feats.get("fma"):
-        return "fma3"
-    return None
-
-
-HOST_ISA = _host_isa()
+# onnxruntime dispatches its AVX-512F kernels on this CPU: the only ones whose summation order
+# (float GEMM, NCHWc conv, softmax) npusim reproduces, because the only ones checked; elsewhere
+# those float ops run numpy and are named in `divergence`
+HOST_AVX512F = bool(host_cpu_features().get("avx512f"))
 # MlasLogisticConstants (Eigen's rational approximation of 1 / (1 + exp(-x)))
 _LOGISTIC_A = (_F(4.37031012579801e-11), _F(1.15627324459942e-07), _F(6.08574864600143e-05),
                _F(8.51377133304701e-03), _F(2.48287947061529e-01))

@@ -25,7 +25,7 @@ import numpy as np
 from numba import prange
 
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import HOST_ISA
+from npusim.numerics.kernels.mlas import HOST_AVX512F
 
 STRIDE_K = 256        # the K stride of MLAS's packed-B GEMM (a constant B)
 RUNTIME_B_STRIDE_K = 128  # the least K stride of its unpacked GEMM (B computed at run time)
@@ -36,7 +36,7 @@ POINTWISE_CHUNK = 128  # input channels per call of the NCHWc pointwise kernel
 # npusim's order is checked against onnxruntime: AVX-512F (16). An AVX2 + FMA3 host runs
 # 8-channel blocks, which would follow the same rules but have not been checked; there, as
 # on any other host, None: numpy's GEMM, and the layer named in `divergence`
-BLOCK = {"avx512f": 16}.get(HOST_ISA)
+BLOCK = 16 if HOST_AVX512F else None
 
 
 @numba.njit(cache=True, parallel=True)
@@ -86,10 +86,9 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, alpha: float
     return out
 
 
-def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """np.matmul semantics (batched, broadcast) for float32, each product matrix through
-    `gemm`; `bias` is the constant an Add after the MatMul adds, which onnxruntime folds
-    into a Gemm's C (MatMulAddFusion), so it is added first."""
+    `gemm`."""
     a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
     vec_a, vec_b = a32.ndim == 1, b32.ndim == 1
     if vec_a:
@@ -98,12 +97,12 @@ def matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None = None) -> np.n
         b32 = b32[:, None]
     if b32.ndim == 2:  # one weight matrix: the batch rows are one tall GEMM
         rows = a32.reshape(-1, a32.shape[-1])
-        y = gemm(rows, b32, bias).reshape(a32.shape[:-1] + (b32.shape[-1],))
+        y = gemm(rows, b32).reshape(a32.shape[:-1] + (b32.shape[-1],))
     else:
         batch = np.broadcast_shapes(a32.shape[:-2], b32.shape[:-2])
         aa = np.broadcast_to(a32, batch + a32.shape[-2:]).reshape((-1,) + a32.shape[-2:])
         bb = np.broadcast_to(b32, batch + b32.shape[-2:]).reshape((-1,) + b32.shape[-2:])
-        y = np.stack([gemm(x, w, bias) for x, w in zip(aa, bb)]).reshape(
+        y = np.stack([gemm(x, w) for x, w in zip(aa, bb)]).reshape(
             batch + (a32.shape[-2], b32.shape[-1]))
     if vec_a:
         y = y[..., 0, :]
@@ -147,7 +146,7 @@ def _conv_chunks(xp, w, bias, has_bias, sh, sw, dh, dw, chunk, out):
 def conv_chunk(x_shape, w_shape, group: int, pads, block: int | None = BLOCK) -> int | None:
     """Input channels per FMA chain of the kernel onnxruntime's default
     session runs for a float 2-D Conv on this host; None where npusim does not reproduce it
-    (no FMA / not x86-64, or a conv the NCHWc transformer leaves to MlasConv)."""
+    (no AVX-512F, or a conv the NCHWc transformer leaves to MlasConv)."""
     if block is None or len(x_shape) != 4:
         return None
     c_total, (o_total, c_group, kh, kw) = x_shape[1], w_shape

@@ -13,7 +13,7 @@ from npusim.errors import UnsupportedOpError
 from npusim.numerics.kernels import sgemm
 from npusim.numerics.kernels.conv import conv, conv_geometry, pad_spatial, windows
 from npusim.numerics.kernels.dot import matmul_for
-from npusim.numerics.kernels.mlas import HOST_ISA, logistic
+from npusim.numerics.kernels.mlas import HOST_AVX512F, logistic
 from npusim.numerics.kernels.mlas import softmax as mlas_softmax
 from npusim.numerics.ops import kernel
 from npusim.numerics.ops.context import Context
@@ -24,13 +24,18 @@ def _float_dtype(*arrays):
     return dt if dt.kind == "f" else np.dtype(np.float32)
 
 
+def _mlas_order(ctx: Context) -> bool:
+    """float32 Conv / Gemm / MatMul / Softmax in onnxruntime's MLAS order (not numpy's)."""
+    return HOST_AVX512F and ctx.settings.float_order == "mlas"
+
+
 @kernel("Conv")
 def conv_float(node, inputs, ctx: Context):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     dt = _float_dtype(x, w)
     group = node.attr("group", 1)
-    if dt == np.float32 and x.ndim == 4 and ctx.settings.float_order == "mlas":
+    if dt == np.float32 and x.ndim == 4 and _mlas_order(ctx):
         strides, pads, dilations = conv_geometry(
             x.shape, w.shape, strides=node.attr("strides"), pads=node.attr("pads"),
             dilations=node.attr("dilations"), auto_pad=node.attr("auto_pad", "NOTSET"))
@@ -50,15 +55,11 @@ def conv_float(node, inputs, ctx: Context):
     return [y]
 
 
-def _mlas_gemm(ctx: Context) -> bool:
-    return sgemm.BLOCK is not None and ctx.settings.float_order == "mlas"
-
-
 @kernel("MatMul")
 def matmul_float(node, inputs, ctx: Context):
     a, b = inputs
     dt = _float_dtype(a, b)
-    if dt == np.float32 and _mlas_gemm(ctx):  # MlasGemm's order, bit for bit
+    if dt == np.float32 and _mlas_order(ctx):  # MlasGemm's order, bit for bit
         return [sgemm.matmul(a, b)]
     return [matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)]
 
@@ -73,7 +74,7 @@ def gemm_float(node, inputs, ctx: Context):
     if node.attr("transB", 0):
         b = b.T
     alpha, beta = node.attr("alpha", 1.0), node.attr("beta", 1.0)
-    if dt == np.float32 and _mlas_gemm(ctx):  # MlasGemm's order, bit for bit
+    if dt == np.float32 and _mlas_order(ctx):  # MlasGemm's order, bit for bit
         return [sgemm.gemm(a, b, c, alpha, beta)]
     y = matmul_for(dt, ctx.settings.accumulate)(a.astype(dt), b.astype(dt)).astype(dt)
     if alpha != 1.0:
@@ -185,8 +186,7 @@ def concat(node, inputs, ctx):
 def softmax(node, inputs, ctx):
     x = inputs[0]
     axis = node.attr("axis", -1)
-    if x.dtype == np.float32 and HOST_ISA == "avx512f" and ctx.settings.float_order == "mlas":
-        # MlasComputeSoftmax, bit for bit
+    if x.dtype == np.float32 and _mlas_order(ctx):  # MlasComputeSoftmax, bit for bit
         return [mlas_softmax(x, axis)]
     x32 = x.astype(np.float32)
     e = np.exp(x32 - x32.max(axis=axis, keepdims=True))

@@ -11,7 +11,7 @@ from npusim.ir import Graph, Node
 from npusim.numerics.kernels import sgemm
 from npusim.numerics.kernels.conv import conv_geometry
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import HOST_ISA, erf, tanh
+from npusim.numerics.kernels.mlas import HOST_AVX512F, erf, tanh
 from npusim.numerics.ops import kernel
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
@@ -26,12 +26,9 @@ NOT_BIT_EXACT = {
 }
 
 
-_SOFTMAX_HOST = ("float Softmax follows MlasComputeSumExpF32KernelAvx512F (its exp polynomial and "
-                 "one 16-lane sum) on AVX-512F hosts only; this host's MLAS kernel sums in "
-                 "another order (a QDQ Softmax fuses to QLinearSoftmax, which is exact)")
-_GEMM_HOST = ("the host CPU has no AVX-512F, the MLAS kernels whose summation order npusim "
-              "reproduces (checked against onnxruntime); numpy's GEMM sums in another order "
-              "(a few ulps apart)")
+_HOST = ("the host CPU has no AVX-512F, the MLAS kernels whose summation order npusim "
+         "reproduces for a float {op} (checked against onnxruntime); numpy sums in another "
+         "order (a few ulps apart)")
 _SUM_FUSION = ("onnxruntime may fold the float Add after this float {op} into it (the NCHWc sum "
                "fusion, MatMulAddFusion), adding the other operand first; npusim adds it after")
 _RUNTIME_B = ("this float {op} multiplies two runtime tensors: MLAS then sums K in strides that "
@@ -45,23 +42,23 @@ _REQUANTIZED = ("onnxruntime's default session quantizes this float {op}'s const
 
 def island_reason(graph: Graph, node: Node) -> str | None:
     """Why npusim's float32 result of `node` may differ from onnxruntime's default session
-    (None: bit for bit). Conv, Gemm and MatMul follow MLAS where `kernels.sgemm` knows its
-    order (tests/numerics/test_sgemm.py)."""
+    (None: bit for bit). Conv, Gemm, MatMul and Softmax follow MLAS on an AVX-512F host,
+    where `kernels.sgemm` / `kernels.mlas` know its order (tests/numerics/test_sgemm.py)."""
     if node.op_type in NOT_BIT_EXACT:
         return NOT_BIT_EXACT[node.op_type]
-    if node.op_type == "Softmax":
-        return None if HOST_ISA == "avx512f" else _SOFTMAX_HOST
-    if node.op_type not in ("Conv", "Gemm", "MatMul"):
+    if node.op_type not in ("Conv", "Gemm", "MatMul", "Softmax"):
         return None
-    if sgemm.BLOCK is None:
-        return _GEMM_HOST
+    if not HOST_AVX512F:
+        return _HOST.format(op=node.op_type)
+    if node.op_type == "Softmax":
+        return None  # MlasComputeSumExpF32KernelAvx512F (a QDQ Softmax is QLinearSoftmax)
     if node.op_type == "Conv":
         x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
         _, pads, _ = conv_geometry(x.shape, w.shape, strides=node.attr("strides"),
                                    pads=node.attr("pads"), dilations=node.attr("dilations"),
                                    auto_pad=node.attr("auto_pad", "NOTSET"))
-        if not foldable(graph, node.inputs[1]) or sgemm.conv_chunk(x.shape, w.shape, node.attr("group", 1),
-                                                 pads) is None:
+        chunk = sgemm.conv_chunk(x.shape, w.shape, node.attr("group", 1), pads)
+        if chunk is None or not foldable(graph, node.inputs[1]):
             return ("onnxruntime leaves this float Conv to MlasConv (not rewritten to NCHWc: "
                     "1-D / 3-D, a runtime weight, or grouped with channels off the block), "
                     "whose K split depends on its thread segments; npusim sums it in NCHWc "

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import onnx
+import numpy as np
 import pytest
 from onnx import helper
 
@@ -112,7 +113,18 @@ CASES = {
                           "'bandwidth_GBps'?)"),
     "bad flag": (lambda t, b: ["simulate", str(b), "--chip", "j5", "--precision", "int3"],
                  "invalid choice: 'int3'"),
+    "token id past the vocabulary": (
+        lambda t, b: ["numerics", str(b), "--shapes", "batch=1,sequence=16", "--inputs",
+                      _ids(t, 5000)],
+        "node '/m/embeddings/word_embeddings/Gather' (Gather) cannot run on these inputs"),
 }
+
+
+def _ids(tmp_path, value):
+    path = tmp_path / "ids.npz"
+    np.savez(path, input_ids=np.full((1, 16), value, np.int64),
+             attention_mask=np.ones((1, 16), np.int64))
+    return str(path)
 
 
 @pytest.mark.parametrize("case", CASES)

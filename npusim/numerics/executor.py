@@ -70,7 +70,15 @@ def execute(graph: Graph, feeds: Mapping[str, np.ndarray], ctx: Context | None =
                     raise NumericsError(f"node '{node.name}' reads '{name}', which has no value")
             args.append(v)
         fn = kernels.get(node.op_type, reference_kernel)
-        results = fn(node, args, ctx)
+        try:
+            results = fn(node, args, ctx)
+        except NumericsError:
+            raise
+        except (IndexError, ValueError) as e:
+            # a value the op cannot take (a token id past the vocabulary, a shape the data
+            # disagrees with): the user's input, said with the node it stopped at
+            raise NumericsError(f"node '{node.name}' ({node.op_type}) cannot run on these "
+                                f"inputs: {e}") from e
         for name, r in zip(node.outputs, results):
             if name:
                 values[name] = np.asarray(r) if post is None else post(np.asarray(r))

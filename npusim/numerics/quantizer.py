@@ -55,14 +55,18 @@ def quantize_graph(graph: Graph, calibration: Iterable[Mapping[str, np.ndarray]]
                    wide: frozenset[str] = frozenset()) -> Graph:
     """Insert QuantizeLinear / DequantizeLinear around every quantizable op. Nodes in
     `exclude` stay float (a float island between DQ and Q); nodes in `wide` run in int16:
-    their weights and every activation they read or write are quantized symmetric int16."""
+    their weights and every activation they read or write are quantized symmetric int16.
+    A tensor whose calibration values are not all finite is left unquantized."""
     points = _quantization_points(graph, exclude)
     samples = _collect(graph, calibration, set(points))
     wide_cfg = _wide(config)
     wide_tensors = _wide_tensors(graph, wide)
     params: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for t in points:
-        params[t] = _activation_params(samples[t], wide_cfg if t in wide_tensors else config)
+        # a tensor holding +-inf or NaN (an attention mask's -inf on padded positions) has
+        # no finite range: it stays float, and so does the op that reads it with it
+        if np.isfinite(samples[t]).all():
+            params[t] = _activation_params(samples[t], wide_cfg if t in wide_tensors else config)
     # same-scale ops reuse their input's parameters so they run on integers
     for node in graph.nodes:
         if node.op_type in _SAME_SCALE and node.outputs[0] in params and node.inputs[0] in params:

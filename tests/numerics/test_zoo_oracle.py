@@ -5,9 +5,9 @@ and a BERT encoder (small configurations) and a ConvNeXt block.
 
 Activations are uint8 (U8S8, onnxruntime's x86 format): with int8 activations onnxruntime on
 x86 leaves convs that read a shared DQ unfused and runs them in float MLAS sgemm, whose
-summation order no other implementation reproduces. A float LayerNormalization between DQ and
-Q is not reproduced bit for bit (docs/numerics.md): where the outputs differ, the run must
-name that island in `divergence`.
+summation order no other implementation reproduces. The float LayerNormalization islands (DQ ->
+LayerNorm -> Q) follow onnxruntime's kernel on AVX-512F hosts, where it was read; elsewhere
+an output may differ only where the run names a LayerNorm island in `divergence`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import onnx
 import pytest
 
 from npusim.numerics import run_numerics
+from npusim.numerics.kernels.mlas import HOST_AVX512F
 from numerics_oracle import convnext_block, ort_session
 
 SIZE = 64
@@ -100,5 +101,6 @@ def test_quantize_static_model_bit_exact(quantized, name, fmt):
             ours = result.outputs[out.name]
             assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
             if ours.tobytes() != theirs.tobytes():
-                assert any(d.op_type == "LayerNormalization" and d.mismatched
-                           for d in result.divergence), (name, fmt, kind, out.name)
+                assert not HOST_AVX512F, (name, fmt, kind, out.name)
+                assert any(d.op_type == "LayerNormalization" for d in result.divergence), (
+                    name, fmt, kind, out.name)

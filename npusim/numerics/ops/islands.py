@@ -16,9 +16,6 @@ from npusim.numerics.ops import kernel
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
 NOT_BIT_EXACT = {
-    "LayerNormalization": "onnxruntime 1.32's inverse standard deviation is not reproduced: "
-                          "mean and output match, 1/sqrt(var + eps) differs by 1 ulp on ~1/6 "
-                          "of the rows (measured at D = 192)",
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
     "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
               "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
@@ -43,15 +40,18 @@ _REQUANTIZED = ("onnxruntime's default session quantizes this float {op}'s const
 def island_reason(graph: Graph, node: Node) -> str | None:
     """Why npusim's float32 result of `node` may differ from onnxruntime's default session
     (None: bit for bit). Conv, Gemm, MatMul and Softmax follow MLAS on an AVX-512F host,
-    where `kernels.sgemm` / `kernels.mlas` know its order (tests/numerics/test_sgemm.py)."""
+    where `kernels.sgemm` / `kernels.mlas` know its order (tests/numerics/test_sgemm.py), and
+    so does LayerNormalization (`_layer_norm_rows`, checked on that host)."""
     if node.op_type in NOT_BIT_EXACT:
         return NOT_BIT_EXACT[node.op_type]
-    if node.op_type not in ("Conv", "Gemm", "MatMul", "Softmax"):
+    if node.op_type not in ("Conv", "Gemm", "MatMul", "Softmax", "LayerNormalization"):
         return None
     if not HOST_AVX512F:
         return _HOST.format(op=node.op_type)
-    if node.op_type == "Softmax":
-        return None  # MlasComputeSumExpF32KernelAvx512F (a QDQ Softmax is QLinearSoftmax)
+    if node.op_type in ("Softmax", "LayerNormalization"):
+        # MlasComputeSumExpF32KernelAvx512F (a QDQ Softmax is QLinearSoftmax); onnxruntime's
+        # LayerNormalization kernel as `_layer_norm_rows` computes it
+        return None
     if node.op_type == "Conv":
         x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
         _, pads, _ = conv_geometry(x.shape, w.shape, strides=node.attr("strides"),
@@ -113,24 +113,74 @@ def mlas_unary(node, inputs, ctx):
 
 
 @numba.njit(cache=True)
-def _layer_norm_rows(x, scale, bias, eps, out):
-    """Per row: float64 sums of x and x^2, mean and variance rounded to float32, inverse
-    standard deviation in float32, y = fma((x - mean) * inv, scale, bias)."""
+def _layer_norm_rows(x, scale, bias, has_bias, eps, out):
+    """onnxruntime 1.32's float32 LayerNormalization kernel (its AVX2 code, read off the
+    disassembly on an AVX-512F host), per row of length D:
+    - mean: four float64 lanes (lane j sums x[4i + j]), reduced (l0 + l2) + (l1 + l3), the
+      last D % 4 values added in turn, divided by D in float64, rounded to float32;
+    - variance: d = x - mean in float32; eight float32 lanes of fma(d, d, lane), reduced
+      ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)); of the last D % 8 values, four
+      squared and added in turn when there are four or more, the rest by fma; / D, + eps;
+    - inv = 1 / sqrt(var) in float32; y = fma((x - mean) * inv, scale, bias), or
+      ((x - mean) * inv) * scale without a bias."""
     n, d = x.shape
+    if d < 8:
+        _layer_norm_rows_short(x, scale, bias, has_bias, eps, out)
+        return
     for r in range(n):
-        s = 0.0
-        q = 0.0
-        for h in range(d):
-            v = np.float64(x[r, h])
-            s += v
-            q += v * v
-        mean64 = s / d
-        mean = np.float32(mean64)
-        var = np.float32(np.float32(q / d - mean64 * mean64) + eps)
+        lanes = np.zeros(4, np.float64)
+        whole = d // 4 * 4
+        for h in range(whole):
+            lanes[h % 4] += np.float64(x[r, h])
+        s = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3])
+        for h in range(whole, d):
+            s += np.float64(x[r, h])
+        mean = np.float32(s / d)
+        sq = np.zeros(8, np.float32)
+        whole = d // 8 * 8
+        for h in range(whole):
+            t = np.float32(x[r, h] - mean)
+            sq[h % 8] = fma32_native(t, t, sq[h % 8])
+        b = np.zeros(4, np.float32)
+        for j in range(4):
+            b[j] = np.float32(sq[j + 4] + sq[j])
+        acc = np.float32(np.float32(b[0] + b[2]) + np.float32(b[1] + b[3]))
+        h = whole
+        if d - whole >= 4:
+            for _ in range(4):
+                t = np.float32(x[r, h] - mean)
+                acc = np.float32(acc + np.float32(t * t))
+                h += 1
+        while h < d:
+            t = np.float32(x[r, h] - mean)
+            acc = fma32_native(t, t, acc)
+            h += 1
+        var = np.float32(np.float32(acc / np.float32(d)) + eps)
         inv = np.float32(np.float32(1.0) / np.float32(np.sqrt(var)))
         for h in range(d):
             t = np.float32(np.float32(x[r, h] - mean) * inv)
-            out[r, h] = fma32_native(t, scale[h], bias[h])
+            out[r, h] = (fma32_native(t, scale[h], bias[h]) if has_bias
+                         else np.float32(t * scale[h]))
+
+
+@numba.njit(cache=True)
+def _layer_norm_rows_short(x, scale, bias, has_bias, eps, out):
+    """onnxruntime 1.32's kernel for rows shorter than eight (its scalar SSE code): Welford's
+    running mean and sum of squares in float32, std = sqrt(m2 / D + eps),
+    y = ((x - mean) / std) * scale + bias, each step rounded to float32."""
+    n, d = x.shape
+    for r in range(n):
+        mean = np.float32(0.0)
+        m2 = np.float32(0.0)
+        for h in range(d):
+            v = x[r, h]
+            delta = np.float32(v - mean)
+            mean = np.float32(mean + np.float32(delta / np.float32(h + 1)))
+            m2 = np.float32(m2 + np.float32(np.float32(v - mean) * delta))
+        std = np.float32(np.sqrt(np.float32(np.float32(m2 / np.float32(d)) + eps)))
+        for h in range(d):
+            t = np.float32(np.float32(np.float32(x[r, h] - mean) / std) * scale[h])
+            out[r, h] = np.float32(t + bias[h]) if has_bias else t
 
 
 @kernel("LayerNormalization")
@@ -148,5 +198,5 @@ def layer_norm(node, inputs, ctx):
     b = (np.zeros(d, np.float32) if bias is None
          else np.ascontiguousarray(np.broadcast_to(bias, x.shape[axis:]), np.float32).reshape(-1))
     out = np.empty(rows.shape, np.float32)
-    _layer_norm_rows(rows, s, b, np.float32(node.attr("epsilon", 1e-5)), out)
+    _layer_norm_rows(rows, s, b, bias is not None, np.float32(node.attr("epsilon", 1e-5)), out)
     return [out.reshape(x.shape)]

@@ -150,9 +150,3 @@ def _rows_over_tiles(h: int, rows: int, t: int) -> int:
     """Rows touched by t tiles that each touch `rows` of h: the first tile's rows plus, for
     each further tile, its overlap (halo) beyond an even share."""
     return min(t * rows, h + (t - 1) * max(0, rows - -(-h // t)))
-
-
-def _rows_over_tiles(h: int, rows: int, t: int) -> int:
-    """Rows touched by t tiles that each touch `rows` of h: the first tile's rows plus, for
-    each further tile, its overlap (halo) beyond an even share."""
-    return min(t * rows, h + (t - 1) * max(0, rows - -(-h // t)))

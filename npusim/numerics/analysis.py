@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -172,7 +173,8 @@ def layerwise(qgraph: Graph, fgraph: Graph, original: Graph, qvalues, fvalues,
         down = _downstream(fgraph, t)
         start = {k: v for k, v in fvalues.items() if k not in down}
         start[t] = deq.astype(fvalues[t].dtype)
-        vals2 = execute(fgraph, {}, Context(settings), start=start)
+        # the rest of the float model, as the float reference ran it (numpy's BLAS order)
+        vals2 = execute(fgraph, {}, Context(replace(settings, float_order="blas")), start=start)
         result[layer_name(node, qgraph)[0]] = (local, sqnr_db(ref_out, vals2[out_name]))
     return result
 

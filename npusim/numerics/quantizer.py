@@ -162,16 +162,22 @@ def _activation_params(values: np.ndarray, cfg: QuantConfig):
     return np.asarray(s, np.float32), np.asarray(zp, dt)
 
 
-def _weight_params(w: np.ndarray, axis: int | None, cfg: QuantConfig):
+def _weight_params(w: np.ndarray, axis: int | None, cfg: QuantConfig,
+                   scale: np.ndarray | None = None):
+    """Symmetric weight codes, per channel along `axis` (per tensor when None), at their
+    max-abs scale or at `scale` when given."""
     qmin, qmax, dt = _qrange(cfg.weight_dtype, cfg.narrow_weights)
-    if axis is None:
-        amax = np.asarray(np.abs(w).max(), np.float64)
+    if scale is not None:
+        s = scale
     else:
-        amax = np.abs(np.moveaxis(w, axis, 0)).reshape(w.shape[axis], -1).max(axis=1)
-    s = (amax / qmax).astype(np.float32)
-    s = np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
-    if cfg.power_of_two:
-        s = _pow2(s)
+        if axis is None:
+            amax = np.asarray(np.abs(w).max(), np.float64)
+        else:
+            amax = np.abs(np.moveaxis(w, axis, 0)).reshape(w.shape[axis], -1).max(axis=1)
+        s = (amax / qmax).astype(np.float32)
+        s = np.where(s > 0, s, np.float32(1.0)).astype(np.float32)
+        if cfg.power_of_two:
+            s = _pow2(s)
     shape = [1] * w.ndim
     if axis is not None:
         shape[axis] = -1
@@ -224,6 +230,30 @@ def _rewrite(graph: Graph, params, cfg: QuantConfig, exclude, wide=frozenset(),
                  ).replace()
 
 
+def _scale_for_int32_bias(bias: np.ndarray, sx, s: np.ndarray, cfg: QuantConfig
+                          ) -> np.ndarray | None:
+    """The weight scale widened so the int32 bias at scale s_x * s_w holds the bias, as
+    onnxruntime's quantizer does (`_adjust_weight_scale_for_int32_bias`: the smallest valid
+    bias scale is 1.0001 * 2 |b| / (2^32 - 2), per channel or over the tensor), or None when
+    it already does. An activation range near zero (an untrained model) needs it."""
+    qrange = float(np.iinfo(np.int32).max) - float(np.iinfo(np.int32).min + 1)
+    b = np.abs(bias.astype(np.float64)).reshape(-1)
+    if s.size == 1:
+        b = np.asarray([b.max(initial=0.0)])
+    smallest = 1.0001 * 2.0 * b / qrange
+    candidate = float(sx) * s.astype(np.float64).reshape(-1)
+    short = (candidate < smallest) & (candidate > 0)
+    if not short.any():
+        return None
+    wider = np.where(short, s.astype(np.float64).reshape(-1) * smallest / np.where(
+        candidate > 0, candidate, 1.0), s.astype(np.float64).reshape(-1))
+    out = wider.astype(np.float32)
+    out = np.where(out.astype(np.float64) < wider, np.nextafter(out, np.float32(np.inf)), out)
+    if cfg.power_of_two:
+        out = _pow2(out)
+    return out.reshape(s.shape).astype(np.float32)
+
+
 def _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors):
     w = graph.constant(node.input(1))
     if w is None or node.inputs[0] not in params:
@@ -235,6 +265,11 @@ def _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors):
     else:
         axis = w.ndim - 1
     q, s, zp = _weight_params(w, axis if cfg.per_channel else None, cfg)
+    b = graph.constant(node.input(2)) if node.op_type in ("Conv", "Gemm") else None
+    if b is not None and cfg.weight_dtype != "int16":
+        wider = _scale_for_int32_bias(b, params[node.inputs[0]][0], s, cfg)
+        if wider is not None:
+            q, s, zp = _weight_params(w, axis if cfg.per_channel else None, cfg, wider)
     name = node.inputs[1]
     qn, sn, zn = const(f"{name}__quantized", q), const(f"{name}__scale", s), const(
         f"{name}__zero_point", zp)
@@ -244,8 +279,7 @@ def _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors):
                       {"axis": axis} if s.size > 1 else {}))
     ins = list(ins)
     ins[1] = out
-    b = graph.constant(node.input(2))
-    if b is not None and node.op_type in ("Conv", "Gemm"):
+    if b is not None:
         sx = params[node.inputs[0]][0]
         sb = (np.float32(sx) * s).astype(np.float32)
         bq = np.rint(b.astype(np.float64) / sb.astype(np.float64))

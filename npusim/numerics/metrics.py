@@ -11,18 +11,28 @@ import numpy as np
 
 @numba.njit(cache=True)
 def _moments(r, t):
-    """sum r^2, sum (r - t)^2, sum r t, sum t^2 and max |r - t| over flat arrays."""
+    """sum r^2, sum (r - t)^2, sum r t, sum t^2 and max |r - t| over flat arrays. Equal
+    values are no error, non-finite ones included (a -inf attention mask on both sides, NaN
+    on both); a non-finite value on one side only is an infinite error. Only finite values
+    add to the signal sums."""
     rr = ee = rt = tt = 0.0
     big = 0.0
     for i in range(r.size):
         a = np.float64(r[i])
         b = np.float64(t[i])
-        d = a - b
-        rr += a * a
-        ee += d * d
-        rt += a * b
-        tt += b * b
-        big = max(big, abs(d))
+        fa, fb = math.isfinite(a), math.isfinite(b)
+        if fa:
+            rr += a * a
+        if fb:
+            tt += b * b
+        if fa and fb:
+            rt += a * b
+            d = a - b
+            ee += d * d
+            big = max(big, abs(d))
+        elif not (a == b or (a != a and b != b)):
+            ee = math.inf
+            big = math.inf
     return rr, ee, rt, tt, big
 
 
@@ -41,7 +51,7 @@ def errors(ref: np.ndarray, test: np.ndarray) -> tuple[float, float, float]:
     rr, ee, rt, tt, big = _moments(r, t)
     if ee == 0.0:
         sqnr = math.inf
-    elif rr == 0.0:
+    elif rr == 0.0 or ee == math.inf:
         sqnr = -math.inf
     else:
         sqnr = 10.0 * math.log10(rr / ee)

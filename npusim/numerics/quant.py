@@ -103,7 +103,8 @@ def dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
     if zero_point is not None:
         d = d - broadcast_param(zero_point, q.shape, axis, block_size).astype(np.int64)
     # int32 difference, cast to float32 (exact below 2^24), one rounding in the multiply
-    prod = d.astype(np.float32) * s.astype(np.float32)
+    with np.errstate(over="ignore"):  # past float32's range is +-inf, as in onnxruntime
+        prod = d.astype(np.float32) * s.astype(np.float32)
     return prod.astype(out_dtype)
 
 

@@ -129,7 +129,7 @@ def _nchw(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(N, C, H, W) of a shape: NCHW for rank 4, channels-last otherwise."""
     if len(shape) == 4:
         return shape[0], shape[1], shape[2], shape[3]
-    padded = (1, 1, 1, *shape)[-4:] if len(shape) <= 4 else (
+    padded = (1, 1, 1, 1, *shape)[-4:] if len(shape) <= 4 else (  # a scalar is 1x1x1x1
         math.prod(shape[:-3]), *shape[-3:])
     n, h, w, c = padded
     return n, c, h, w

@@ -73,6 +73,13 @@ def test_gpu_has_no_padding():
     assert lay.padding_bytes == 0 and lay.aligned_shape == (1, 3, 5, 7)
 
 
+def test_a_scalar_tensor_has_a_layout(j5, dla):
+    # a rank-0 activation (silero-vad's sample-rate branch) is one element, 1x1x1x1
+    for chip, unit in ((j5, "bpu"), (dla, "dla"), (npusim.load_chip("orin-agx-gpu"), "gpu")):
+        lay = tensor_layout("sr", (), 1, layout_rule(chip, unit, Precision.INT8))
+        assert lay.valid_bytes == 1 and lay.aligned_bytes >= 1
+
+
 def test_memory_map_shows_valid_and_aligned_shape_of_a_zoo_tensor():
     mm = npusim.memory_layout("zoo:resnet50", "j5", fusion="greedy")
     lay = mm.layout("input")  # 1x3x224x224: C = 3 -> W 224 is a multiple of 32, H even

@@ -60,7 +60,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     if accumulate not in ("fp32", "fp16"):
         raise NumericsError(f"accumulate must be 'fp32' or 'fp16', not '{accumulate}'")
     graph, cores = load_model(model, shapes)
-    feeds = check_feeds(graph, inputs)
+    feeds = check_feeds(graph, _without_fixed(graph, inputs, shapes))
     wide = precision == "int16" or "int16" in (precisions or {}).values()
     settings = Settings(scheme=scheme, npu=npu or NpuShift(), accumulate=accumulate,
                         acc_bits=48 if wide else 32, on_overflow=on_overflow)
@@ -156,6 +156,21 @@ def _mixed_precision(qdq, cores, feeds, settings, refs, worst, out_sqnr, target,
         current = _first_float_sqnr(refs, {o: vals[o] for o in g.outputs})
     return MixedPrecision(target, keep_precision, tuple(keep), baseline, current,
                           current >= target)
+
+
+def _without_fixed(graph: Graph, inputs: Mapping[str, np.ndarray], shapes
+                   ) -> Mapping[str, np.ndarray]:
+    """The inputs less the scalar inputs `--shapes NAME=VALUE` fixed (they are constants of
+    the graph now), each checked against its fixed value."""
+    from npusim.frontend.shapes import parse_dim_values
+    values = parse_dim_values(shapes) if shapes else {}
+    fixed = [n for n in inputs if n in values and n not in graph.inputs]
+    for name in fixed:
+        given = np.asarray(inputs[name])
+        if given.size != 1 or given.item() != values[name]:
+            raise NumericsError(f"input '{name}' is fixed to {values[name]} by --shapes "
+                                f"{name}={values[name]}, but the inputs give {given.tolist()}")
+    return {k: v for k, v in inputs.items() if k not in fixed}
 
 
 def _run_float(graph: Graph, feeds, precision: str, settings: Settings, scheme: str,

@@ -159,3 +159,10 @@ def test_nested_if_on_a_scalar_input_fixed_by_shapes():
     assert _macs(g) == 4 * 16 * 8
     feeds = {"x": np.ones((4, 8), np.float32), "sr": np.array(16000, np.int64)}
     assert [g.shape("y")] == [tuple(s) for s in _ort_shapes(model, feeds)]
+    # numerics takes the same feeds: the fixed input is checked against its value, dropped
+    from npusim.errors import NumericsError
+    from npusim.numerics import run_numerics
+    r = run_numerics(model, feeds, shapes="sr=16000", layerwise=False)
+    assert r.outputs["y"].shape == (4, 16)
+    with pytest.raises(NumericsError, match="'sr' is fixed to 16000 by --shapes"):
+        run_numerics(model, {**feeds, "sr": np.array(8000, np.int64)}, shapes="sr=16000")

@@ -55,6 +55,48 @@ def conv_float(node, inputs, ctx: Context):
     return [y]
 
 
+@kernel("ConvTranspose")
+def conv_transpose_float(node, inputs, ctx: Context):
+    """2-D ConvTranspose as a GEMM and a col2im, per group: W^T x gives every input position's
+    kh x kw x C_out contributions, added into the output tap by tap (onnx.reference's
+    naive col2im takes minutes on a detector's upsampling head). Other ranks and
+    `output_shape` / `auto_pad` go to onnx.reference."""
+    x, w = inputs[0], inputs[1]
+    b = inputs[2] if len(inputs) > 2 else None
+    if (x.ndim != 4 or node.attr("output_shape") is not None
+            or node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID")):
+        return reference_kernel(node, inputs, ctx)
+    dt = _float_dtype(x, w)
+    g = int(node.attr("group", 1) or 1)
+    n, c_in, h, wd = x.shape
+    c_out_g, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    sh, sw = tuple(node.attr("strides") or (1, 1))
+    dh, dw = tuple(node.attr("dilations") or (1, 1))
+    pt, pl, pb, pr = tuple(node.attr("pads") or (0, 0, 0, 0))
+    oph, opw = tuple(node.attr("output_padding") or (0, 0))
+    full_h = sh * (h - 1) + oph + (kh - 1) * dh + 1
+    full_w = sw * (wd - 1) + opw + (kw - 1) * dw + 1
+    # fp16 with fp32 accumulation (the default) sums in float32 and rounds once at the end
+    acc = np.dtype(np.float32) if dt == np.float16 and ctx.settings.accumulate == "fp32" else dt
+    y = np.zeros((n, g * c_out_g, full_h, full_w), acc)
+    mm = matmul_for(acc, ctx.settings.accumulate)
+    c_in_g = c_in // g
+    for gi in range(g):
+        xg = x[:, gi * c_in_g:(gi + 1) * c_in_g].reshape(n, c_in_g, h * wd).astype(acc)
+        wg = w[gi * c_in_g:(gi + 1) * c_in_g].reshape(c_in_g, c_out_g * kh * kw).astype(acc)
+        cols = mm(np.ascontiguousarray(wg.T), xg).astype(acc).reshape(
+            n, c_out_g, kh, kw, h, wd)
+        out = y[:, gi * c_out_g:(gi + 1) * c_out_g]
+        for i in range(kh):
+            for j in range(kw):
+                out[:, :, i * dh:i * dh + sh * (h - 1) + 1:sh,
+                    j * dw:j * dw + sw * (wd - 1) + 1:sw] += cols[:, :, i, j]
+    y = y[:, :, pt:full_h - pb, pl:full_w - pr]
+    if b is not None:
+        y = y + b.astype(acc).reshape(1, -1, 1, 1)
+    return [np.ascontiguousarray(y.astype(dt))]
+
+
 @kernel("MatMul")
 def matmul_float(node, inputs, ctx: Context):
     a, b = inputs

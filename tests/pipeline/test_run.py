@@ -63,6 +63,22 @@ def test_no_contention_when_frames_are_far_apart(tmp_path):
     assert doc["throughput_fps"] == pytest.approx(10.0, rel=1e-6)
 
 
+def test_independent_chains_at_other_rates_keep_their_own_frames(tmp_path):
+    # cam at 30 Hz and head at 10 Hz, unconnected: head's frame k arrives at k x 100 ms, not
+    # with cam's frame k, so the end-to-end latency does not grow with the frame count
+    doc = summary(run_file(_spec(tmp_path, frames=8, cam_source="rate_hz: 30",
+                                 head_source="rate_hz: 10")))
+    assert [c["entries"] for c in doc["chains"]] == [["cam"], ["head"]]
+    cam, head = (c["end_to_end_ms_p99"] for c in doc["chains"])
+    assert cam == pytest.approx(doc["models"]["cam"]["latency_ms_p99"], abs=1e-6)
+    assert head == pytest.approx(doc["models"]["head"]["latency_ms_p99"], abs=1e-6)
+    assert doc["end_to_end_ms_p99"] == pytest.approx(max(cam, head), abs=1e-6)
+    # one chain (head after cam): the whole pipeline is that chain
+    one = summary(run_file(_spec(tmp_path, frames=3)))
+    assert len(one["chains"]) == 1
+    assert one["chains"][0]["end_to_end_ms_p50"] == one["end_to_end_ms_p50"]
+
+
 def test_concurrent_sources_share_dram_and_conserve_bytes(tmp_path):
     run = run_file(_spec(tmp_path, frames=6, head_source=""))   # two back-to-back sources
     moved_MB = sum((b - a) * g for a, b, g in run.dram)

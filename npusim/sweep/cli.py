@@ -15,7 +15,8 @@ from rich.table import Table
 from npusim import outputs
 from npusim.errors import NpusimError
 from npusim.sweep.pareto import PLOT_SUFFIXES, plot_pareto, short_model
-from npusim.sweep.run import BACKENDS, LABEL_COLUMNS, METRIC_COLUMNS, SweepResult, run_points
+from npusim.sweep.run import (BACKENDS, LABEL_COLUMNS, METRIC_COLUMNS, SweepResult, check_models,
+                              run_points)
 from npusim.sweep.spec import (MAX_POINTS, SweepSpec, canonical_path, describe_count, expand,
                                load_spec)
 
@@ -50,6 +51,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if args.jobs == 0:
         raise NpusimError("-j/--jobs 0 runs nothing: give N >= 1 workers, or -1 for all cores")
     points = expand(spec, args.max_points)   # every path and value checked before a point runs
+    check_models(spec)                        # and every model loads
     result = run_points(spec, points, n_jobs=args.jobs, backend=args.backend,
                         scheduler=args.scheduler, progress=console.is_terminal)
     console.print(summary_table(result))

@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 
 from npusim import outputs
-from npusim.errors import NpusimError
+from npusim.errors import NpusimError, ShapeError
 from npusim.ir import Graph
 from npusim.sweep.spec import MAX_POINTS, Point, SweepSpec, expand, load_spec
 
@@ -117,8 +117,23 @@ def run_sweep(spec_or_path: SweepSpec | dict | str | Path, *, n_jobs: int = -1,
     all cores); `backend="dask"`: the Dask cluster whose scheduler is at `scheduler`.
     A spec of more than `max_points` points (None: no limit) is refused before any runs."""
     spec = load_spec(spec_or_path)
-    return run_points(spec, expand(spec, max_points), n_jobs=n_jobs, backend=backend,
-                      scheduler=scheduler, progress=progress)
+    points = expand(spec, max_points)
+    check_models(spec)
+    return run_points(spec, points, n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                      progress=progress)
+
+
+def check_models(spec: SweepSpec) -> None:
+    """Load every model of the spec once, here, so a model that cannot be loaded (dims left
+    dynamic, an unsupported op) is said with its name before any point runs in a worker."""
+    for m in spec.models:
+        try:
+            _graph(m.model, m.shapes)
+        except ShapeError as e:
+            raise ShapeError(f"models: {m.label or m.model}: {e} (in a sweep spec: that "
+                             "model entry's `shapes:`)") from None
+        except NpusimError as e:
+            raise type(e)(f"models: {m.label or m.model}: {e}") from None
 
 
 def run_points(spec: SweepSpec, points: Sequence[Point], *, n_jobs: int = -1,

@@ -45,6 +45,23 @@ def test_sweep_command_reports_a_bad_spec(tmp_path):
         _run(str(spec))
 
 
+def test_a_model_with_dynamic_dims_is_named_before_any_point_runs(tmp_path, monkeypatch):
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, "h", "w"])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                                                [x], [y]))
+    onnx.save(model, tmp_path / "dyn.onnx")
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("base_chip: j5\nmodels: [dyn.onnx]\n"
+                    "overrides: {grid: {memory.sram.capacity_bytes: [1048576, 2097152]}}\n")
+    monkeypatch.setattr(cli, "run_points", lambda *a, **k: pytest.fail("the sweep ran"))
+    with pytest.raises(NpusimError, match=r"models: dyn\.onnx: model inputs have dynamic "
+                                          r"dims.*that model entry's `shapes:`"):
+        _run(str(spec))
+
+
 @pytest.mark.parametrize("flags, message", [
     (("-o", "r.xlsx"), "use a .csv or .parquet file"),
     (("--plot", "front.jpg"), "use a .png, .svg, .pdf file"),

@@ -19,7 +19,7 @@ from npusim.numerics.calibrate import calibrate_range
 from npusim.numerics.executor import execute
 from npusim.numerics.ops.context import Context, Settings
 
-_WEIGHTED = frozenset({"Conv", "Gemm", "MatMul"})
+_WEIGHTED = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
 _QUANTIZABLE = _WEIGHTED | {"Add", "Mul", "GlobalAveragePool"}
 _SAME_SCALE = frozenset({"MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
@@ -260,16 +260,22 @@ def _quantize_weights(graph, node, ins, params, cfg, const, nodes, tensors):
         return ins
     if node.op_type == "Conv":
         axis = 0
+    elif node.op_type == "ConvTranspose":
+        # (C_in, C_out / group, kh, kw): per output channel along axis 1 for one group (as
+        # onnxruntime's quantizer), per tensor for grouped ones (the bias has C_out scales)
+        axis = 1 if int(node.attr("group", 1) or 1) == 1 else None
     elif node.op_type == "Gemm":
         axis = 0 if node.attr("transB", 0) else 1
     else:
         axis = w.ndim - 1
-    q, s, zp = _weight_params(w, axis if cfg.per_channel else None, cfg)
-    b = graph.constant(node.input(2)) if node.op_type in ("Conv", "Gemm") else None
+    axis = axis if cfg.per_channel else None
+    q, s, zp = _weight_params(w, axis, cfg)
+    b = (graph.constant(node.input(2)) if node.op_type in ("Conv", "ConvTranspose", "Gemm")
+         else None)
     if b is not None and cfg.weight_dtype != "int16":
         wider = _scale_for_int32_bias(b, params[node.inputs[0]][0], s, cfg)
         if wider is not None:
-            q, s, zp = _weight_params(w, axis if cfg.per_channel else None, cfg, wider)
+            q, s, zp = _weight_params(w, axis, cfg, wider)
     name = node.inputs[1]
     qn, sn, zn = const(f"{name}__quantized", q), const(f"{name}__scale", s), const(
         f"{name}__zero_point", zp)

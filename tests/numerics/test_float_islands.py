@@ -209,3 +209,34 @@ def test_float_conv_transpose_matches_onnxruntime(case):
     if c_in <= 16:
         assert ours.tobytes() == theirs.tobytes()
     assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("group", [1, 2])
+def test_quantized_conv_transpose_matches_onnxruntime(group):
+    # npusim's int8 quantizer wraps a ConvTranspose (a detector's upsampling) in Q/DQ, per
+    # output channel (axis 1) for one group, per tensor for two; onnxruntime runs that QDQ
+    # group as a float island too (not fused), and the outputs agree byte for byte
+    from npusim.ir.passes import canonicalize
+    from npusim.numerics.load import load_model
+    from npusim.numerics.mixed import to_onnx
+    from npusim.numerics.quantizer import config_for, quantize_graph
+    rng = np.random.default_rng(group)
+    w1 = (rng.standard_normal((16, 4, 3, 3)) * 0.2).astype(np.float32)
+    wt = (rng.standard_normal((16, 16 // group, 2, 2)) * 0.2).astype(np.float32)
+    bt = (rng.standard_normal(16) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("ConvTranspose", ["r", "wt", "bt"], ["y"], strides=[2, 2],
+                              group=group, name="up")]
+    m = _float_model(nodes, [1, 4, 8, 8], [1, 16, 16, 16], {"w1": w1, "wt": wt, "bt": bt})
+    feeds = {"x": rng.standard_normal((1, 4, 8, 8)).astype(np.float32)}
+    graph, _ = load_model(m)
+    qdq = quantize_graph(canonicalize(graph), [feeds], config_for("ort", "int8"))
+    up = next(n for n in qdq.nodes if n.op_type == "ConvTranspose")
+    assert qdq.producer(up.inputs[1]).op_type == "DequantizeLinear"
+    assert qdq.producer(up.inputs[2]).op_type == "DequantizeLinear"   # int32 bias
+    session = ort_session(to_onnx(qdq))
+    for x in _inputs((1, 4, 8, 8)).values():
+        x = {"x": x.astype(np.float32)}
+        ours = run_numerics(m, x, calibration=[feeds], layerwise=False).outputs["y"]
+        assert ours.tobytes() == session.run(None, x)[0].tobytes()

@@ -1,12 +1,14 @@
 """What a pipeline run shows: latency per model (p50 / p99 over its runs), end-to-end latency
-per frame through the dependency graph (per independent chain, and the worst of them), throughput, unit utilization, DRAM bandwidth over
-time, and the bottleneck; as a deterministic dict (the --json) and a rich table.
+per frame through the dependency graph (per independent chain, and the worst of them),
+throughput, unit utilization, DRAM bandwidth over time, and the bottleneck; as a
+deterministic dict (the --json) and a rich table.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from npusim.cost.naming import connected_parts
 from npusim.pipeline.run import PipelineRun
 
 BINS = 50   # DRAM bandwidth over time: this many equal bins over the run
@@ -31,20 +33,10 @@ def frame_completions(result: PipelineRun, chain: frozenset[str] | None = None) 
 def chains(result: PipelineRun) -> list[frozenset[str]]:
     """The pipeline's independent chains: entries connected through `after` (a 30 Hz
     detector and a 10 Hz OCR chain beside it are two), in spec order."""
-    parent = {e.name: e.name for e in result.spec.models}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-    for e in result.spec.models:
-        for up in e.after:
-            parent[root(e.name)] = root(up)
-    groups: dict[str, list[str]] = {}
-    for e in result.spec.models:
-        groups.setdefault(root(e.name), []).append(e.name)
-    return [frozenset(g) for g in groups.values()]
+    models = result.spec.models
+    at = {e.name: i for i, e in enumerate(models)}
+    parts = connected_parts(range(len(models)), lambda i: (at[up] for up in models[i].after))
+    return [frozenset(models[i].name for i in part) for part in parts]
 
 
 def chain_latencies(result: PipelineRun, chain: frozenset[str]) -> list[float]:

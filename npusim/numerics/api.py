@@ -18,6 +18,7 @@ from npusim.numerics.divergence import divergences
 from npusim.numerics.dumps.write import dump_run
 from npusim.numerics.executor import check_feeds, execute
 from npusim.numerics.fusion import fuse
+from npusim.numerics.kernels import u8s8
 from npusim.numerics.load import is_quantized, load_model
 from npusim.numerics.metrics import sqnr_db
 from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
@@ -41,7 +42,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
                  target_sqnr_db: float | None = None, keep_precision: str = "fp16",
                  max_keep: int = 16, reference: bool = True,
                  precisions: Mapping[str, str] | None = None,
-                 dump: str | os.PathLike | None = None) -> NumericsResult:
+                 dump: str | os.PathLike | None = None,
+                 host_u8s8: bool = False) -> NumericsResult:
     """Run `model` on `inputs` in `precision` under requantization `scheme`.
 
     A QDQ or QOperator model runs as quantized (precision is the model's own); a float model
@@ -52,6 +54,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     `precisions` (a precision map: layer or fused-group name -> int16 / fp16 / fp32) runs
     those layers in int16 or leaves them in float (`numerics.mixed`).
     `dump` names a folder that receives every layer's simulated tensor (`npusim compare`).
+    `host_u8s8` follows this host's onnxruntime where, without VNNI, it saturates uint8 x int8
+    pair sums at int16 (`kernels.u8s8`; default: exact sums, named in `notes` where they differ).
     """
     check_scheme(scheme)
     if precision not in PRECISIONS:
@@ -63,7 +67,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     feeds = check_feeds(graph, _without_fixed(graph, inputs, shapes))
     wide = precision == "int16" or "int16" in (precisions or {}).values()
     settings = Settings(scheme=scheme, npu=npu or NpuShift(), accumulate=accumulate,
-                        acc_bits=48 if wide else 32, on_overflow=on_overflow)
+                        acc_bits=48 if wide else 32, on_overflow=on_overflow,
+                        host_u8s8=host_u8s8)
     notes: list[str] = []
     if is_quantized(graph):
         qdq = keep_float_layers(graph, precisions) if precisions else graph
@@ -93,6 +98,19 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     if diverging:
         notes.append("not bit-exact float ops (see divergence): " + ", ".join(
             sorted({d.op_type for d in diverging})))
+    clipped = {name: ev.pair_saturated for name, ev in ctx.events.items() if ev.pair_saturated}
+    exposed = sorted(name for name, ev in ctx.events.items() if ev.pair_saturable)
+    if exposed:
+        notes.append(u8s8.NOTE.format(layers=", ".join(exposed[:5]) + (
+            f" and {len(exposed) - 5} more layers" if len(exposed) > 5 else "")))
+    if clipped:
+        notes.append(
+            "onnxruntime's uint8 x int8 GEMM on this host (x86-64 without VNNI) saturates "
+            "each pair of products at int16, and this run follows it (host_u8s8): "
+            f"{sum(clipped.values())} pair sums clipped in {len(clipped)} layers ("
+            + ", ".join(sorted(clipped)[:5]) + (", ..." if len(clipped) > 5 else "")
+            + "); a VNNI host, and the chip, sum them exactly (onnxruntime's quantizer "
+            "offers reduce_range for this)")
     if not reference:
         if target_sqnr_db is not None:
             raise NumericsError("target_sqnr_db needs the float reference (reference=True)")

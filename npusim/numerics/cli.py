@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=count, default=0, help="print only the N worst layers")
     parser.add_argument("--dump", metavar="DIR", help="write every layer's simulated tensor here "
                         "(one .npy per layer + manifest.yaml) for npusim compare")
+    parser.add_argument("--host-u8s8", action="store_true",
+                        help="scheme ort: follow this host's onnxruntime, which on x86-64 "
+                        "without VNNI saturates uint8 x int8 pair sums at int16 (default: "
+                        "exact sums, as a chip and a VNNI host compute them)")
 
 
 def _calibration(path: str | None):
@@ -71,7 +75,8 @@ def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
                           precision=args.precision, calibration=_calibration(args.calibration),
                           method=args.method, accumulate=args.accumulate,
                           layerwise=not args.no_layerwise, target_sqnr_db=args.target_sqnr,
-                          precisions=precisions, dump=args.dump)
+                          precisions=precisions, dump=args.dump,
+                          host_u8s8=getattr(args, "host_u8s8", False))
     table = Table(title=f"{result.model}: {result.precision}, scheme {result.scheme}")
     for col in ("layer", "op", "SQNR dB", "cosine", "max |err|", "sat", "sat %",
                 "layerwise out SQNR dB"):

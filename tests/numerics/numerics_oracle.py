@@ -82,3 +82,11 @@ def convnext_block(channels: int = 32, size: int = 16, seed: int = 0) -> onnx.Mo
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     return m
+
+
+def run_numerics(*args, **kwargs):
+    """`npusim.numerics.run_numerics` for a comparison with an onnxruntime session on this
+    host: following its uint8 x int8 pair saturation where it has one (x86-64 without VNNI,
+    `kernels/u8s8.py`); elsewhere the same as the exact default."""
+    from npusim.numerics import run_numerics as run
+    return run(*args, host_u8s8=True, **kwargs)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from npusim.numerics import run_numerics
-from numerics_oracle import ort_session
+
+from numerics_oracle import ort_session, run_numerics
 
 MS = "com.microsoft"
 NP = {np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8, np.float32: TensorProto.FLOAT,

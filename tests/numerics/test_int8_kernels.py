@@ -76,7 +76,9 @@ def test_qlinear_conv_fast_path_matches_onnxruntime(geom, conv_path):
                                      {"strides": (s, s), "pads": (p,) * 4,
                                       "dilations": (d, d)}),
                                 [x, sx, zx, w, sw, np.zeros(m, np.int8), sy, zy, bias],
-                                Context())[0]
+                                Context(Settings(host_u8s8=True)))[0]
+    # on a host whose onnxruntime saturates pair sums (no VNNI) that path answers
+    # (kernels/u8s8.py); the fast kernels equal the exact general path on every host (below)
     assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
 
 
@@ -106,7 +108,10 @@ def test_fast_conv_equals_general_path(scheme, x_dtype, conv_path):
         fast = qconv_ops.qlinear_conv(node, inputs, fast_ctx)[0]
         slow = _general_path(node, inputs, slow_ctx)
         assert fast.dtype == slow.dtype and fast.tobytes() == slow.tobytes()
-        assert fast_ctx.events == slow_ctx.events  # saturation counts, largest |acc|
+        def counts(ctx):  # saturation counts, largest |acc|
+            return {k: (e.saturated, e.total, e.overflow, e.max_abs_acc)
+                    for k, e in ctx.events.items()}
+        assert counts(fast_ctx) == counts(slow_ctx)
         assert fast_ctx.events["conv"].saturated > 0
 
 

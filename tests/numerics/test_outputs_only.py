@@ -11,8 +11,8 @@ import pytest
 from onnx import numpy_helper
 
 from npusim.errors import NumericsError
-from npusim.numerics import run_numerics
-from numerics_oracle import ort_session, sensitive_model
+
+from numerics_oracle import ort_session, sensitive_model, run_numerics
 
 
 def _qdq(tmp_path, model, name):

@@ -14,7 +14,7 @@ from onnx import helper, numpy_helper
 from npusim.numerics.kernels import sgemm
 
 pytestmark = pytest.mark.skipif(
-    sgemm.BLOCK is None, reason="MLAS's order is reproduced on AVX-512F hosts only")
+    sgemm.BLOCK is None, reason="MLAS's order is reproduced on AVX-512F and AVX2 + FMA3 hosts only")
 
 
 def test_gemm_sums_k_in_strides_of_256():

@@ -2,7 +2,7 @@
 with the mapped layers left in float (`numerics.mixed.to_onnx`), in the default session less
 WeightBiasQuantization (which would quantize a float Conv's weight between DQ and Q itself).
 Bit for bit where npusim reproduces the float island: elementwise ops, and Conv / Gemm /
-MatMul in MLAS's order on an AVX-512F host; elsewhere the run must name the layer in
+MatMul in MLAS's order on an AVX-512F or FMA3 host; elsewhere the run must name the layer in
 `divergence`, and no other layer may differ."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from npusim.ir.passes import canonicalize
-from npusim.numerics import run_numerics
+
 from npusim.numerics.kernels import sgemm
 from npusim.numerics.load import load_model
 from npusim.numerics.mixed import quantize_mixed, to_onnx
 from npusim.numerics.quantizer import config_for
-from tests.numerics.numerics_oracle import ort_session
-from tests.precision.conftest import BERT, BERT_SHAPES
+from tests.numerics.numerics_oracle import ort_session, run_numerics
+from tests.precision.conftest import BERT, BERT_SERVING, BERT_SHAPES, bert_serving_inputs
 
 
 def _both(model, inputs, precisions, shapes=None):
@@ -64,7 +64,8 @@ def _distributions(shape):
 
 
 needs_mlas_order = pytest.mark.skipif(
-    sgemm.BLOCK is None, reason="MLAS's GEMM order is reproduced on AVX-512F hosts only")
+    sgemm.BLOCK is None,
+    reason="MLAS's GEMM order is reproduced on AVX-512F and AVX2 + FMA3 hosts only")
 
 
 @needs_mlas_order
@@ -109,8 +110,8 @@ def _bert_inputs(kind: str) -> dict[str, np.ndarray]:
 
 
 def test_bert_fp16_map_matches_onnxruntime(searched, bert_inputs):
-    # on an AVX-512F host the float islands (LayerNorm, Softmax) and the moved layers (MatMuls
-    # and Adds) are all exact; elsewhere a difference must be named in `divergence`
+    # on an AVX-512F or FMA3 host the float islands (LayerNorm, Softmax) and the moved layers
+    # (MatMuls and Adds) are all exact; elsewhere a difference must be named in `divergence`
     moved = searched("bert", "j5").ranking[:3]
     ours, theirs = _both(BERT, bert_inputs, {n: "fp16" for n in moved}, BERT_SHAPES)
     islands = {d.layer for d in ours.divergence}
@@ -139,8 +140,11 @@ def test_every_bert_matmul_in_float_is_bit_exact(precision, kind):
 @needs_mlas_order
 @pytest.mark.parametrize("kind", ["short-ids", "vocab", "padded"])
 def test_chosen_bert_map_on_orin_is_bit_exact(searched, kind):
-    chosen = dict(searched("bert", "orin-agx-gpu").chosen_point.precisions)
-    ours, theirs = _both(BERT, _bert_inputs(kind), chosen, BERT_SHAPES)
+    # at the serving shape (16 x 128), where the chosen map is a mixed one; rows of 128 in
+    # the float Softmax and LayerNorm islands
+    chosen = dict(searched("bert-serving", "orin-agx-gpu").chosen_point.precisions)
+    assert chosen
+    ours, theirs = _both(BERT, bert_serving_inputs(kind), chosen, BERT_SERVING)
     assert not any(d.mismatched for d in ours.divergence)
     assert all(ours.outputs[k].tobytes() == t.tobytes() for k, t in theirs.items())
 

@@ -111,9 +111,8 @@ def qat_like(tmp_path_factory):
 
 
 def test_float_reference_of_a_quantized_model_keeps_the_dropped_relus(qat_like):
-    from npusim.numerics import run_numerics
     from npusim.numerics.metrics import sqnr_db
-    from tests.numerics.numerics_oracle import ort_session
+    from tests.numerics.numerics_oracle import ort_session, run_numerics
     float_model, qdq, x = qat_like
     assert not any(n.op_type == "Relu" for n in onnx.load(qdq).graph.node)
     r = run_numerics(qdq, x)
@@ -145,16 +144,15 @@ def test_search_starts_from_the_model_as_quantized(qat_like, chip):
 
 
 @pytest.mark.skipif(__import__("npusim.numerics.kernels.sgemm", fromlist=["BLOCK"]).BLOCK is None,
-                    reason="MLAS's GEMM order is reproduced on AVX-512F hosts only")
+                    reason="MLAS's GEMM order is reproduced on AVX-512F and FMA3 hosts only")
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
 def test_a_map_on_a_quantized_model_is_bit_exact_with_onnxruntime(qat_like, precision):
     # layers of the model's own QDQ graph taken out of Q/DQ (their producers then run as
     # float convs on dequantized weights, which onnxruntime folds and runs NCHWc): the same
     # graph through onnxruntime (`to_onnx`) gives the same bytes, and nothing is mismatched
-    from npusim.numerics import run_numerics
     from npusim.numerics.load import load_model
     from npusim.numerics.mixed import keep_float_layers, to_onnx
-    from tests.numerics.numerics_oracle import ort_session
+    from tests.numerics.numerics_oracle import ort_session, run_numerics
     _, qdq, x = qat_like
     graph, _ = load_model(qdq, None)
     moved = {"/layer2/layer2.0/conv2/Conv": precision, "/layer3/layer3.0/Add": precision,

@@ -15,7 +15,8 @@ from npusim.numerics import run_numerics
 from npusim.precision.search import high_precision
 from tests.precision.conftest import BERT, BERT_SHAPES
 
-CASES = [("cnn", "j5"), ("cnn", "orin-agx-gpu"), ("bert", "j5")]
+CASES = [("cnn", "j5"), ("cnn", "orin-agx-gpu"), ("bert", "j5"),
+         ("bert-serving", "orin-agx-gpu")]
 
 
 def test_high_precision_of_the_chips():
@@ -56,6 +57,15 @@ def test_bert_on_orin_the_builder_keeps_what_int8_does_not_speed_up(searched):
     assert not any(problem.is_view[problem.index[n]] for n in s.ranking)
     # with every point within 1% of the fp16 engine, the default choice is the fp16 engine
     assert s.chosen_point is top and "under 1% more" in s.criterion
+
+
+def test_bert_at_a_serving_shape_on_orin_is_a_trade_off(searched):
+    # the same export at 16 x 128 tokens: the int8 GEMMs pay off, the fp16 engine is over
+    # 5% slower than all-int8, and the chosen map is a mixed one between them
+    s = searched("bert-serving", "orin-agx-gpu")
+    low, top, c = s.points[0], s.points[-1], s.chosen_point
+    assert top.latency_ms > 1.05 * low.latency_ms
+    assert c.moved not in ((), ("*",)) and low.latency_ms <= c.latency_ms < top.latency_ms
 
 
 def test_bert_base_on_orin_is_a_trade_off():

@@ -12,10 +12,14 @@ from npusim.numerics.kernels.fma import fma32_native
 _F = np.float32
 
 
-# onnxruntime dispatches its AVX-512F kernels on this CPU: the only ones whose summation order
-# (float GEMM, NCHWc conv, softmax) npusim reproduces, because the only ones checked; elsewhere
+# which of onnxruntime's x86-64 kernel sets this CPU dispatches: its AVX-512F kernels, or its
+# AVX2 + FMA3 ones. npusim reproduces the summation order of each set it was checked against
+# (softmax and LayerNorm on both, float GEMM and NCHWc conv on AVX-512F); on any other host
 # those float ops run numpy and are named in `divergence`
-HOST_AVX512F = bool(host_cpu_features().get("avx512f"))
+_HOST = host_cpu_features()
+HOST_AVX512F = bool(_HOST.get("avx512f"))
+HOST_FMA3 = bool(_HOST.get("avx2") and _HOST.get("fma"))
+HOST_MLAS = "avx512f" if HOST_AVX512F else "fma3" if HOST_FMA3 else None
 # MlasLogisticConstants (Eigen's rational approximation of 1 / (1 + exp(-x)))
 _LOGISTIC_A = (_F(4.37031012579801e-11), _F(1.15627324459942e-07), _F(6.08574864600143e-05),
                _F(8.51377133304701e-03), _F(2.48287947061529e-01))
@@ -122,50 +126,60 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return out
 
 
-# MlasExpConstants as the AVX-512F softmax kernel reads them (its clamp is LowerRange, which
-# vscalefps's reach below 2^-126 allows, not the generic kernel's LowerRangeSumExp)
+# MlasExpConstants as the softmax kernels read them. The AVX-512F kernel clamps at LowerRange
+# (vscalefps reaches below 2^-126); the FMA3 kernel at LowerRangeSumExp, building 2^m in the
+# exponent field (m = -127 gives +0)
 _SUMEXP_LOWER = _F(-103.9720840454)
+_SUMEXP_LOWER_FMA3 = _F(-88.3762626647949)
 _ROUNDING_BIAS = _F(12582912.0)  # MLAS_ROUNDING_BIAS_MAGIC, 1.5 * 2^23
 _LOG2_RECIPROCAL = _F(1.44269504088896341)
 _LOG2_HIGH, _LOG2_LOW = _F(-6.93145752e-1), _F(-1.42860677e-6)
 _EXP_POLY = (_F(float.fromhex("0x1.694000p-10")), _F(float.fromhex("0x1.125edcp-7")),
              _F(float.fromhex("0x1.555b5ap-5")), _F(float.fromhex("0x1.555450p-3")),
              _F(float.fromhex("0x1.fffff6p-2")), _F(1.0), _F(1.0))
-SOFTMAX_LANES = 16  # MlasComputeSumExpF32KernelAvx512F: one 16-lane accumulator
+# one accumulator of 16 lanes (MlasComputeSumExpF32KernelAvx512F) or 8 (...Fma3)
+SOFTMAX_LANES = 8 if HOST_MLAS == "fma3" else 16
 
 
 @numba.njit(cache=True, inline="always")
-def _sum_exp_element(v, negative_max):
-    """One lane of MlasComputeSumExpF32KernelAvx512F: exp(v - max) by range reduction, a
-    degree-6 polynomial in FMAs and vscalefps (an exact power-of-two scaling, rounded once)."""
-    x = max(_SUMEXP_LOWER, v + negative_max)
+def _sum_exp_element(v, negative_max, fma3):
+    """One lane of MlasComputeSumExpF32KernelAvx512F (or ...Fma3): exp(v - max) by range
+    reduction and a degree-6 polynomial in FMAs, then scaled by 2^m: vscalefps (an exact
+    power-of-two scaling, rounded once) or a multiply by 2^m built in the exponent field."""
+    x = max(_SUMEXP_LOWER_FMA3 if fma3 else _SUMEXP_LOWER, v + negative_max)
     biased = fma32_native(x, _LOG2_RECIPROCAL, _ROUNDING_BIAS)
     m = biased - _ROUNDING_BIAS
     x = fma32_native(m, _LOG2_HIGH, x)
     x = fma32_native(m, _LOG2_LOW, x)
     p = _horner(_EXP_POLY, x)
+    if fma3:
+        # m >= -127 after the clamp; its exponent field 0 is +0
+        return p * (_F(0.0) if m < _F(-126.0) else np.float32(2.0 ** np.float64(m)))
     return np.float32(np.float64(p) * 2.0 ** np.float64(m))
 
 
 @numba.njit(cache=True)
-def _softmax_rows(x, out):
+def _softmax_rows(x, out, lanes):
     rows, d = x.shape
-    acc = np.empty(SOFTMAX_LANES, np.float32)
+    fma3 = lanes == 8
+    acc = np.empty(lanes, np.float32)
     for r in range(rows):
         top = x[r, 0]
         for i in range(1, d):
             top = max(top, x[r, i])  # the maximum does not depend on the order
         negative_max = -top
-        for lane in range(SOFTMAX_LANES):
+        for lane in range(lanes):
             acc[lane] = _F(0.0)
         for i in range(d):
-            e = _sum_exp_element(x[r, i], negative_max)
+            e = _sum_exp_element(x[r, i], negative_max, fma3)
             out[r, i] = e
-            acc[i % SOFTMAX_LANES] = acc[i % SOFTMAX_LANES] + e
-        # ReduceAccumulator: upper 8 lanes onto the lower 8, two vhaddps, then the halves
-        h = np.empty(8, np.float32)
-        for lane in range(8):
-            h[lane] = acc[lane + 8] + acc[lane]
+            acc[i % lanes] = acc[i % lanes] + e
+        # ReduceAccumulator: (AVX-512F) the upper 8 lanes onto the lower 8; then two vhaddps
+        # and the two 128-bit halves added
+        h = acc[:8].copy()
+        if not fma3:
+            for lane in range(8):
+                h[lane] = acc[lane + 8] + acc[lane]
         total = ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]))
         scale = _F(1.0) / total
         for i in range(d):
@@ -173,12 +187,12 @@ def _softmax_rows(x, out):
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """MlasComputeSoftmax over `axis` as onnxruntime's AVX-512F build computes it: exp(x - max)
-    per element (MlasComputeSumExpF32KernelAvx512F), their sum in one 16-lane accumulator,
-    then every exp times 1 / sum."""
+    """MlasComputeSoftmax over `axis` as onnxruntime computes it on this host's kernel set:
+    exp(x - max) per element (MlasComputeSumExpF32KernelAvx512F, or ...Fma3 on an AVX2 host),
+    their sum in one 16-lane (8-lane) accumulator, then every exp times 1 / sum."""
     moved = np.moveaxis(np.asarray(x, np.float32), axis, -1)
     rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
     out = np.empty(rows.shape, np.float32)
     if rows.size:
-        _softmax_rows(rows, out)
+        _softmax_rows(rows, out, SOFTMAX_LANES)
     return np.moveaxis(out.reshape(moved.shape), -1, axis)

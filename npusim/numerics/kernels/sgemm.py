@@ -1,5 +1,5 @@
 """float32 GEMM and 2-D convolution summed in the order of onnxruntime's MLAS kernels on x86-64
-with AVX-512F, so a float Conv / Gemm / MatMul left between a DequantizeLinear and a
+with AVX-512F or AVX2 + FMA3, so a float Conv / Gemm / MatMul left between a DequantizeLinear and a
 QuantizeLinear hands the Q the same float32 bits that onnxruntime's default session does.
 
 The order, checked element for element against onnxruntime 1.32 (tests/numerics/test_sgemm.py):
@@ -25,7 +25,7 @@ import numpy as np
 from numba import prange
 
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import HOST_AVX512F
+from npusim.numerics.kernels.mlas import HOST_AVX512F, HOST_FMA3
 
 STRIDE_K = 256        # the K stride of MLAS's packed-B GEMM (a constant B)
 RUNTIME_B_STRIDE_K = 128  # the least K stride of its unpacked GEMM (B computed at run time)
@@ -33,10 +33,10 @@ POINTWISE_CHUNK = 128  # input channels per call of the NCHWc pointwise kernel
 
 
 # channels per NCHWc block (MlasNchwcGetBlockSize) of the MLAS kernels this CPU runs, where
-# npusim's order is checked against onnxruntime: AVX-512F (16). An AVX2 + FMA3 host runs
-# 8-channel blocks, which would follow the same rules but have not been checked; there, as
-# on any other host, None: numpy's GEMM, and the layer named in `divergence`
-BLOCK = 16 if HOST_AVX512F else None
+# npusim's order is checked against onnxruntime: AVX-512F (16) and AVX2 + FMA3 (8: the same
+# rules, tests/numerics/test_sgemm.py on such a host); on any other host None: numpy's GEMM,
+# and the layer named in `divergence`
+BLOCK = 16 if HOST_AVX512F else 8 if HOST_FMA3 else None
 
 
 @numba.njit(cache=True, parallel=True)
@@ -146,7 +146,7 @@ def _conv_chunks(xp, w, bias, has_bias, sh, sw, dh, dw, chunk, out):
 def conv_chunk(x_shape, w_shape, group: int, pads, block: int | None = BLOCK) -> int | None:
     """Input channels per FMA chain of the kernel onnxruntime's default
     session runs for a float 2-D Conv on this host; None where npusim does not reproduce it
-    (no AVX-512F, or a conv the NCHWc transformer leaves to MlasConv)."""
+    (neither AVX-512F nor FMA3, or a conv the NCHWc transformer leaves to MlasConv)."""
     if block is None or len(x_shape) != 4:
         return None
     c_total, (o_total, c_group, kh, kw) = x_shape[1], w_shape

@@ -23,6 +23,10 @@ class Settings:
     # host allows (kernels/sgemm.py, kernels/mlas.py); "blas" through numpy (several times
     # faster: the float reference and calibration runs, which no oracle compares bit for bit)
     float_order: str = "mlas"
+    # uint8 x int8 GEMMs: False sums them exactly (a chip, and onnxruntime on a VNNI or ARM
+    # host); True follows onnxruntime on this host, which without VNNI saturates int16 pair
+    # sums (kernels/u8s8.py): to compare with an onnxruntime run on this machine
+    host_u8s8: bool = False
 
 
 @dataclass(slots=True)
@@ -31,6 +35,8 @@ class Events:
     total: int = 0
     overflow: int = 0
     max_abs_acc: int = 0
+    pair_saturated: int = 0  # int16 pair sums onnxruntime's U8S8 kernel clipped (kernels.u8s8)
+    pair_saturable: bool = False  # this host's onnxruntime could clip some (not followed)
 
 
 @dataclass(slots=True)
@@ -42,6 +48,15 @@ class Context:
         ev = self.events.setdefault(node.name, Events())
         ev.saturated += saturated
         ev.total += total
+
+    def record_pair_saturation(self, node: Node, hits: int | None) -> None:
+        """Pair sums clipped as this host's onnxruntime clips them; None: it could clip some
+        in this layer, but the run sums exactly."""
+        ev = self.events.setdefault(node.name, Events())
+        if hits is None:
+            ev.pair_saturable = True
+        else:
+            ev.pair_saturated += hits
 
     def note_accumulator(self, node: Node, max_abs: int) -> bool:
         """Record a layer's largest |accumulator|; False if it leaves the accumulator range

@@ -13,7 +13,7 @@ from npusim.errors import UnsupportedOpError
 from npusim.numerics.kernels import sgemm
 from npusim.numerics.kernels.conv import conv, conv_geometry, pad_spatial, windows
 from npusim.numerics.kernels.dot import matmul_for
-from npusim.numerics.kernels.mlas import HOST_AVX512F, logistic
+from npusim.numerics.kernels.mlas import logistic
 from npusim.numerics.kernels.mlas import softmax as mlas_softmax
 from npusim.numerics.ops import kernel
 from npusim.numerics.ops.context import Context
@@ -26,7 +26,7 @@ def _float_dtype(*arrays):
 
 def _mlas_order(ctx: Context) -> bool:
     """float32 Conv / Gemm / MatMul / Softmax in onnxruntime's MLAS order (not numpy's)."""
-    return HOST_AVX512F and ctx.settings.float_order == "mlas"
+    return sgemm.BLOCK is not None and ctx.settings.float_order == "mlas"
 
 
 @kernel("Conv")
@@ -84,8 +84,12 @@ def conv_transpose_float(node, inputs, ctx: Context):
     for gi in range(g):
         xg = x[:, gi * c_in_g:(gi + 1) * c_in_g].reshape(n, c_in_g, h * wd).astype(acc)
         wg = w[gi * c_in_g:(gi + 1) * c_in_g].reshape(c_in_g, c_out_g * kh * kw).astype(acc)
-        cols = mm(np.ascontiguousarray(wg.T), xg).astype(acc).reshape(
-            n, c_out_g, kh, kw, h, wd)
+        if acc == np.float32 and _mlas_order(ctx):  # MlasGemm's order (W^T packed)
+            cols = np.stack([sgemm.gemm(wg.T, xg[i]) for i in range(n)]).reshape(
+                n, c_out_g, kh, kw, h, wd)
+        else:
+            cols = mm(np.ascontiguousarray(wg.T), xg).astype(acc).reshape(
+                n, c_out_g, kh, kw, h, wd)
         out = y[:, gi * c_out_g:(gi + 1) * c_out_g]
         for i in range(kh):
             for j in range(kw):

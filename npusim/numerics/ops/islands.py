@@ -11,24 +11,21 @@ from npusim.ir import Graph, Node
 from npusim.numerics.kernels import sgemm
 from npusim.numerics.kernels.conv import conv_geometry
 from npusim.numerics.kernels.fma import fma32_native
-from npusim.numerics.kernels.mlas import HOST_AVX512F, erf, tanh
+from npusim.numerics.kernels.mlas import HOST_MLAS, erf, tanh
 from npusim.numerics.ops import kernel
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
 NOT_BIT_EXACT = {
     "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
-    "ConvTranspose": "onnxruntime sums it as one MLAS GEMM over the input channels and a "
-                     "col2im; npusim's GEMM runs in numpy's order (equal on narrow inputs, "
-                     "a few ulps apart on wide ones)",
     "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
               "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
               "mode copies values and is exact)",
 }
 
 
-_HOST = ("the host CPU has no AVX-512F, the MLAS kernels whose summation order npusim "
-         "reproduces for a float {op} (checked against onnxruntime); numpy sums in another "
-         "order (a few ulps apart)")
+_HOST = ("the host CPU has neither AVX-512F nor AVX2 + FMA3, the MLAS kernel sets whose "
+         "summation order npusim reproduces for a float {op} (checked against onnxruntime); "
+         "numpy sums in another order (a few ulps apart)")
 _SUM_FUSION = ("onnxruntime may fold the float Add after this float {op} into it (the NCHWc sum "
                "fusion, MatMulAddFusion), adding the other operand first; npusim adds it after")
 _RUNTIME_B = ("this float {op} multiplies two runtime tensors: MLAS then sums K in strides that "
@@ -42,18 +39,30 @@ _REQUANTIZED = ("onnxruntime's default session quantizes this float {op}'s const
 
 def island_reason(graph: Graph, node: Node) -> str | None:
     """Why npusim's float32 result of `node` may differ from onnxruntime's default session
-    (None: bit for bit). Conv, Gemm, MatMul and Softmax follow MLAS on an AVX-512F host,
-    where `kernels.sgemm` / `kernels.mlas` know its order (tests/numerics/test_sgemm.py), and
-    so does LayerNormalization (`_layer_norm_rows`, checked on that host)."""
+    (None: bit for bit). Conv, Gemm, MatMul and Softmax follow MLAS on an AVX-512F or an
+    AVX2 + FMA3 host, where `kernels.sgemm` / `kernels.mlas` know its order for that kernel
+    set (tests/numerics/test_sgemm.py), and so does LayerNormalization (`_layer_norm_rows`:
+    onnxruntime runs its AVX2 code on both)."""
     if node.op_type in NOT_BIT_EXACT:
         return NOT_BIT_EXACT[node.op_type]
-    if node.op_type not in ("Conv", "Gemm", "MatMul", "Softmax", "LayerNormalization"):
+    if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "Softmax",
+                            "LayerNormalization"):
         return None
-    if not HOST_AVX512F:
+    if HOST_MLAS is None:
         return _HOST.format(op=node.op_type)
+    if node.op_type == "ConvTranspose":
+        # one MlasGemm of W^T by the input (computed at run time) per group, then col2im
+        w = graph.tensor(node.inputs[1]).shape
+        if len(w) != 4 or node.attr("output_shape") is not None or node.attr(
+                "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            return ("this float ConvTranspose (not 2-D, or with output_shape / auto_pad) runs "
+                    "through onnx.reference's float64 col2im, not MLAS's GEMM order")
+        if w[0] // node.attr("group", 1) > sgemm.RUNTIME_B_STRIDE_K:
+            return _RUNTIME_B.format(op=node.op_type)
+        return None
     if node.op_type in ("Softmax", "LayerNormalization"):
-        # MlasComputeSumExpF32KernelAvx512F (a QDQ Softmax is QLinearSoftmax); onnxruntime's
-        # LayerNormalization kernel as `_layer_norm_rows` computes it
+        # MlasComputeSumExpF32KernelAvx512F / ...Fma3 (a QDQ Softmax is QLinearSoftmax);
+        # onnxruntime's LayerNormalization kernel as `_layer_norm_rows` computes it
         return None
     if node.op_type == "Conv":
         x, w = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
@@ -118,7 +127,7 @@ def mlas_unary(node, inputs, ctx):
 @numba.njit(cache=True)
 def _layer_norm_rows(x, scale, bias, has_bias, eps, out):
     """onnxruntime 1.32's float32 LayerNormalization kernel (its AVX2 code, read off the
-    disassembly on an AVX-512F host), per row of length D:
+    disassembly on an AVX-512F host; an AVX2 + FMA3 host runs the same code), per row of length D:
     - mean: four float64 lanes (lane j sums x[4i + j]), reduced (l0 + l2) + (l1 + l3), the
       last D % 4 values added in turn, divided by D in float64, rounded to float32;
     - variance: d = x - mean in float32; eight float32 lanes of fma(d, d, lane), reduced

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from npusim.numerics.kernels.conv import conv
+from npusim.numerics.kernels import u8s8
+from npusim.numerics.kernels.conv import conv, conv_geometry
 from npusim.numerics.kernels.dot import exact_int_matmul
 from npusim.numerics.kernels.int8conv import (
     _int8_conv,
@@ -30,12 +31,37 @@ def _int_conv(x, w, node):
         np.float64)
 
 
+def _ort_saturating(node, ctx: Context, x, zx, w, zw):
+    """The accumulators of onnxruntime's U8S8 conv on a host where it saturates int16 pair
+    sums (`kernels.u8s8`), or None where its result is the exact one."""
+    group = node.attr("group", 1)
+    if (not u8s8.applies(x.dtype, w.dtype, ctx.settings.scheme) or w.shape[1] == 1
+            or (zx is not None and np.size(zx) != 1)
+            or not u8s8.can_saturate(np.moveaxis(w, 1, -1).reshape(w.shape[0], -1))):
+        return None
+    if not ctx.settings.host_u8s8:
+        ctx.record_pair_saturation(node, None)
+        return None
+    strides, pads, dilations = conv_geometry(
+        x.shape, w.shape, strides=node.attr("strides"), pads=node.attr("pads"),
+        dilations=node.attr("dilations"), auto_pad=node.attr("auto_pad", "NOTSET"))
+    acc, hits = u8s8.conv_acc(x, zx, w, zw, group=group, strides=strides, pads=pads,
+                              dilations=dilations)
+    ctx.record_pair_saturation(node, hits)
+    return acc
+
+
 @kernel("QLinearConv")
 def qlinear_conv(node, inputs, ctx: Context):
     x, sx, zx, w, sw, zw, sy, zy = inputs[:8]
     b = inputs[8] if len(inputs) > 8 else None
     out_dtype = zy.dtype if zy is not None else x.dtype
     bias = int_bias(ctx, b)
+    acc = _ort_saturating(node, ctx, x, zx, w, zw)
+    if acc is not None:
+        if bias is not None:
+            acc = acc + bias.reshape((1, -1) + (1,) * (acc.ndim - 2))
+        return [finish(node, ctx, acc, sx, sw, sy, zy, out_dtype, 1)]
     fast = _vnni_conv(node, x, zx, w, zw)
     if fast is not None:
         conv, out_shape = fast
@@ -71,6 +97,9 @@ def conv_integer(node, inputs, ctx: Context):
     x, w = inputs[0], inputs[1]
     zx = inputs[2] if len(inputs) > 2 else None
     zw = inputs[3] if len(inputs) > 3 else None
+    acc = _ort_saturating(node, ctx, x, zx, w, zw)
+    if acc is not None:
+        return [ctx.check_accumulator(node, acc).astype(np.int32)]
     fast = _vnni_conv(node, x, zx, w, zw)
     if fast is not None:
         conv, out_shape = fast

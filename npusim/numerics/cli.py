@@ -107,6 +107,9 @@ def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
         # model (a fusion or a transformer of the default session), which the reason says
         label = "may differ from onnxruntime" if d.mismatched == 0 else "not bit-exact"
         console.print(f"{label}: {d.layer} ({d.op_type}){measured} ({d.reason})")
+    for note in result.notes:
+        if not note.startswith("not bit-exact float ops"):  # listed one by one above
+            console.print(f"note: {note}")
     extra = after(result) if after is not None else None
     if args.json:
         outputs.write_text(args.json, json.dumps({**result.to_dict(), **(extra or {})},

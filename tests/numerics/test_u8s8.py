@@ -103,3 +103,20 @@ def test_saturated_layers_are_named():
                           layerwise=False)
     note = next(n for n in result.notes if "int16" in n)
     assert "conv" in note and "pair sums clipped in 1 layers" in note
+
+
+def test_cli_names_the_host_and_follows_it_when_asked(tmp_path, capsys):
+    from npusim.cli import main
+    (node, inits), shape = CONVS["3x3 c8"]
+    onnx.save(_model(node, shape, inits), tmp_path / "m.onnx")
+    np.savez(tmp_path / "x.npz", x=np.full(shape, 255, np.uint8))
+    args = ["numerics", str(tmp_path / "m.onnx"), "--inputs", str(tmp_path / "x.npz"),
+            "--no-layerwise"]
+    assert main(args) == 0
+    exact = capsys.readouterr().out
+    assert main([*args, "--host-u8s8"]) == 0
+    followed = capsys.readouterr().out
+    if u8s8.HOST_SATURATES:
+        assert "may differ in conv" in exact and "pair sums clipped in 1 layers" in followed
+    else:
+        assert "int16" not in exact and "int16" not in followed

@@ -30,9 +30,17 @@ class GroupRow:
     saturation_count: int
 
 
-def group_rows(report: Report, numerics) -> tuple[GroupRow, ...]:
+def _precision_label(group, precisions) -> str:
+    """The group's precision (its lead op's) and, after a '+', any other precision the map
+    gives one of its members: int8+fp16 for an int8 conv group holding an fp16 Add."""
+    mapped = {precisions[m] for m in (*(group.members or ()), group.name) if m in precisions}
+    return "+".join([group.precision, *sorted(mapped - {group.precision})])
+
+
+def group_rows(report: Report, numerics, precisions=None) -> tuple[GroupRow, ...]:
     """Every non-view group of `report` with the `numerics` (a NumericsResult) layers whose
-    nodes it holds (a numerics layer belongs to the group holding its first node)."""
+    nodes it holds (a numerics layer belongs to the group holding its first node).
+    `precisions`: the map both ran with, which labels a group whose members it splits."""
     owner: dict[str, int] = {}
     groups = [r for r in report.layers if r.bound_by not in ("view", "runtime")]
     for i, g in enumerate(groups):
@@ -50,7 +58,8 @@ def group_rows(report: Report, numerics) -> tuple[GroupRow, ...]:
     for i, g in enumerate(groups):
         ls = inside.get(i, [])
         lw = [x.layerwise_output_sqnr_db for x in ls if x.layerwise_output_sqnr_db is not None]
-        out.append(GroupRow(g.name, g.unit, g.precision, g.latency_ms, g.percent,
+        out.append(GroupRow(g.name, g.unit, _precision_label(g, precisions or {}),
+                            g.latency_ms, g.percent,
                             tuple(x.name for x in ls), ls[-1].sqnr_db if ls else None,
                             min(lw) if lw else None, sum(x.saturation_count for x in ls)))
     return tuple(out)
@@ -113,7 +122,7 @@ def main(args: argparse.Namespace, console) -> int:
                               fusion=args.fusion)
 
         def after(result):
-            rows = group_rows(report, result)
+            rows = group_rows(report, result, precisions)
             console.print(group_table(report, rows))
             return {"groups": [_json_row(r) for r in rows], "chip": report.chip,
                     "latency_ms": report.totals.latency_ms}

@@ -52,3 +52,17 @@ def test_cli_group_table(tmp_path, cnn, cnn_inputs, capsys):
     grouped = out.split("numerics per fused group")[1]
     row = next(line for line in grouped.splitlines() if line.startswith("│ /fc/Gemm"))
     assert "int16" in row and "bpu" in row
+
+
+def test_a_group_split_by_the_map_names_both_precisions(cnn, cnn_inputs):
+    # on the Orin GPU the fp16 residual Add fuses into the int8 conv before it: the group is
+    # priced as its conv (int8) and labelled with the Add's fp16 too
+    fp16_add = {"/layer4/layer4.1/Add": "fp16"}
+    report = api.simulate(cnn, "orin-agx-gpu", precisions=fp16_add, fusion="greedy")
+    result = run_numerics(cnn, cnn_inputs, precisions=fp16_add, layerwise=False)
+    rows = group_rows(report, result, fp16_add)
+    mixed = [g for g in rows if "/layer4/layer4.1/Add" in g.name]
+    assert [g.precision for g in mixed] == ["int8+fp16"]
+    assert all(g.precision == "int8" for g in rows if g not in mixed)
+    assert [g.precision for g in group_rows(report, result)] == [  # no map: the lead op's
+        r.precision for r in report.layers if r.bound_by not in ("view", "runtime")]

@@ -29,6 +29,7 @@ from npusim.numerics.requant import NpuShift, check_scheme
 from npusim.numerics.result import MixedPrecision, NumericsResult
 
 PRECISIONS = ("int8", "int16", "fp32", "fp16", "bf16", "fp8")
+DIVERGENCE_NOTE = "not bit-exact float ops (see divergence): "  # each listed in `divergence`
 
 
 def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
@@ -96,21 +97,9 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
     dump_run(dump, qgraph, qvalues, qdq, graph)
     diverging = divergences(qgraph, qvalues, measure=reference) if scheme == "ort" else ()
     if diverging:
-        notes.append("not bit-exact float ops (see divergence): " + ", ".join(
+        notes.append(DIVERGENCE_NOTE + ", ".join(
             sorted({d.op_type for d in diverging})))
-    clipped = {name: ev.pair_saturated for name, ev in ctx.events.items() if ev.pair_saturated}
-    exposed = sorted(name for name, ev in ctx.events.items() if ev.pair_saturable)
-    if exposed:
-        notes.append(u8s8.NOTE.format(layers=", ".join(exposed[:5]) + (
-            f" and {len(exposed) - 5} more layers" if len(exposed) > 5 else "")))
-    if clipped:
-        notes.append(
-            "onnxruntime's uint8 x int8 GEMM on this host (x86-64 without VNNI) saturates "
-            "each pair of products at int16, and this run follows it (host_u8s8): "
-            f"{sum(clipped.values())} pair sums clipped in {len(clipped)} layers ("
-            + ", ".join(sorted(clipped)[:5]) + (", ..." if len(clipped) > 5 else "")
-            + "); a VNNI host, and the chip, sum them exactly (onnxruntime's quantizer "
-            "offers reduce_range for this)")
+    notes.extend(u8s8.notes(ctx.events))
     if not reference:
         if target_sqnr_db is not None:
             raise NumericsError("target_sqnr_db needs the float reference (reference=True)")

@@ -9,7 +9,7 @@ import math
 
 from npusim.cli_types import count, finite
 from npusim.errors import NumericsError
-from npusim.numerics.api import PRECISIONS, run_numerics
+from npusim.numerics.api import DIVERGENCE_NOTE, PRECISIONS, run_numerics
 from npusim.numerics.dumps.write import check_dump_folder
 from npusim.numerics.npz import load_npz
 from npusim.numerics.requant import SCHEMES
@@ -108,7 +108,7 @@ def main(args: argparse.Namespace, console, precisions=None, after=None) -> int:
         label = "may differ from onnxruntime" if d.mismatched == 0 else "not bit-exact"
         console.print(f"{label}: {d.layer} ({d.op_type}){measured} ({d.reason})")
     for note in result.notes:
-        if not note.startswith("not bit-exact float ops"):  # listed one by one above
+        if not note.startswith(DIVERGENCE_NOTE):  # its layers are listed one by one above
             console.print(f"note: {note}")
     extra = after(result) if after is not None else None
     if args.json:

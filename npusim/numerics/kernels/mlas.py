@@ -13,8 +13,8 @@ _F = np.float32
 
 
 # which of onnxruntime's x86-64 kernel sets this CPU dispatches: its AVX-512F kernels, or its
-# AVX2 + FMA3 ones. npusim reproduces the summation order of each set it was checked against
-# (softmax and LayerNorm on both, float GEMM and NCHWc conv on AVX-512F); on any other host
+# AVX2 + FMA3 ones. npusim reproduces the summation order of both (softmax, LayerNorm, float
+# GEMM and NCHWc conv, each checked against onnxruntime on such a host); on any other host
 # those float ops run numpy and are named in `divergence`
 _HOST = host_cpu_features()
 HOST_AVX512F = bool(_HOST.get("avx512f"))

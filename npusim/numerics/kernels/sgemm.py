@@ -1,6 +1,6 @@
 """float32 GEMM and 2-D convolution summed in the order of onnxruntime's MLAS kernels on x86-64
-with AVX-512F or AVX2 + FMA3, so a float Conv / Gemm / MatMul left between a DequantizeLinear and a
-QuantizeLinear hands the Q the same float32 bits that onnxruntime's default session does.
+with AVX-512F or AVX2 + FMA3, so a float Conv / Gemm / MatMul left between a DequantizeLinear
+and a QuantizeLinear hands the Q the same float32 bits that onnxruntime's default session does.
 
 The order, checked element for element against onnxruntime 1.32 (tests/numerics/test_sgemm.py):
 - GEMM (MlasGemm) with a constant B (packed once): per output element, K in strides of 256;

@@ -35,16 +35,43 @@ HOST_SATURATES = (platform.machine().lower() in ("x86_64", "amd64")
 _PAIR_BOUND = 32767
 
 
-def applies(a_dtype, b_dtype, scheme: str) -> bool:
-    """Whether onnxruntime's product of these operands saturates on this host (`ort` only)."""
-    return (HOST_SATURATES and scheme == "ort" and np.dtype(a_dtype) == np.uint8
-            and np.dtype(b_dtype) == np.int8)
+def follows(node, ctx, a_dtype, b_dtype, b_rows) -> bool:
+    """Whether this run computes `node` as this host's onnxruntime does: its uint8 x int8
+    product there saturates (`ort` scheme, a host without VNNI, weights `b_rows()` (M, K) that
+    can reach int16 in a pair) and the run asked to follow it (`Settings.host_u8s8`). Where
+    the host would saturate but the run sums exactly, the layer is recorded for `notes`."""
+    if not (HOST_SATURATES and ctx.settings.scheme == "ort" and np.dtype(a_dtype) == np.uint8
+            and np.dtype(b_dtype) == np.int8 and can_saturate(b_rows())):
+        return False
+    if not ctx.settings.host_u8s8:
+        ctx.record_pair_saturation(node, None)
+        return False
+    return True
 
 
-NOTE = ("this host's onnxruntime (x86-64 without VNNI) sums uint8 x int8 products in int16 "
-        "pairs with saturation (vpmaddubsw); npusim summed them exactly, as a chip and a VNNI "
-        "host do, so an onnxruntime run on this machine may differ in {layers}; "
-        "host_u8s8=True (--host-u8s8) follows it")
+def _some(names) -> str:
+    names = sorted(names)
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def notes(events) -> list[str]:
+    """What a run's `Events` say about this host's onnxruntime: the layers where it may clip
+    pair sums (the run summed them exactly), or the pair sums it clipped (the run followed)."""
+    out = []
+    exposed = [name for name, ev in events.items() if ev.pair_saturable]
+    if exposed:
+        out.append("this host's onnxruntime (x86-64 without VNNI) sums uint8 x int8 products "
+                   "in int16 pairs with saturation (vpmaddubsw); npusim summed them exactly, as "
+                   "a chip and a VNNI host do, so an onnxruntime run on this machine may differ "
+                   f"in {_some(exposed)} layers; host_u8s8=True (--host-u8s8) follows it")
+    clipped = {name: ev.pair_saturated for name, ev in events.items() if ev.pair_saturated}
+    if clipped:
+        out.append("onnxruntime's uint8 x int8 GEMM on this host (x86-64 without VNNI) "
+                   "saturates each pair of products at int16, and this run follows it "
+                   f"(host_u8s8): {sum(clipped.values())} pair sums clipped in {len(clipped)} "
+                   f"layers ({_some(clipped)}); a VNNI host, and the chip, sum them exactly "
+                   "(onnxruntime's quantizer offers reduce_range for this)")
+    return out
 
 
 def can_saturate(b_rows: np.ndarray) -> bool:
@@ -107,8 +134,8 @@ def matmul_acc(a: np.ndarray, za, b: np.ndarray, zb) -> tuple[np.ndarray, int]:
         raw[idx], h = pair_sums(a_b[idx], b_b[idx].T)
         hits += h
     k = a.shape[-1]
-    za_v = np.zeros(1) if za is None else np.asarray(za, np.int64)
-    zb_v = np.zeros(1) if zb is None else np.asarray(zb, np.int64)
+    za_v = np.zeros(1, np.int64) if za is None else np.asarray(za, np.int64)
+    zb_v = np.zeros(1, np.int64) if zb is None else np.asarray(zb, np.int64)
     za_col = za_v.reshape(-1, 1) if za_v.size > 1 else za_v.reshape(())
     zb_row = zb_v.reshape(-1) if zb_v.size > 1 else zb_v.reshape(())
     acc = (raw - za_col * b64.sum(axis=-2, keepdims=True)

@@ -55,6 +55,13 @@ def conv_float(node, inputs, ctx: Context):
     return [y]
 
 
+def conv_transpose_by_reference(node, rank: int) -> bool:
+    """Whether a ConvTranspose of this rank runs through onnx.reference (not 2-D, or with
+    `output_shape` / `auto_pad` SAME_*), not `conv_transpose_float`'s GEMM + col2im."""
+    return (rank != 4 or node.attr("output_shape") is not None
+            or node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"))
+
+
 @kernel("ConvTranspose")
 def conv_transpose_float(node, inputs, ctx: Context):
     """2-D ConvTranspose as a GEMM and a col2im, per group: W^T x gives every input position's
@@ -63,8 +70,7 @@ def conv_transpose_float(node, inputs, ctx: Context):
     `output_shape` / `auto_pad` go to onnx.reference."""
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
-    if (x.ndim != 4 or node.attr("output_shape") is not None
-            or node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID")):
+    if conv_transpose_by_reference(node, x.ndim):
         return reference_kernel(node, inputs, ctx)
     dt = _float_dtype(x, w)
     g = int(node.attr("group", 1) or 1)
@@ -84,12 +90,12 @@ def conv_transpose_float(node, inputs, ctx: Context):
     for gi in range(g):
         xg = x[:, gi * c_in_g:(gi + 1) * c_in_g].reshape(n, c_in_g, h * wd).astype(acc)
         wg = w[gi * c_in_g:(gi + 1) * c_in_g].reshape(c_in_g, c_out_g * kh * kw).astype(acc)
+        wt = np.ascontiguousarray(wg.T)
         if acc == np.float32 and _mlas_order(ctx):  # MlasGemm's order (W^T packed)
-            cols = np.stack([sgemm.gemm(wg.T, xg[i]) for i in range(n)]).reshape(
-                n, c_out_g, kh, kw, h, wd)
+            cols = np.stack([sgemm.gemm(wt, xg[i]) for i in range(n)])
         else:
-            cols = mm(np.ascontiguousarray(wg.T), xg).astype(acc).reshape(
-                n, c_out_g, kh, kw, h, wd)
+            cols = mm(wt, xg).astype(acc)
+        cols = cols.reshape(n, c_out_g, kh, kw, h, wd)
         out = y[:, gi * c_out_g:(gi + 1) * c_out_g]
         for i in range(kh):
             for j in range(kw):

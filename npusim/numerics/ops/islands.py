@@ -13,6 +13,7 @@ from npusim.numerics.kernels.conv import conv_geometry
 from npusim.numerics.kernels.fma import fma32_native
 from npusim.numerics.kernels.mlas import HOST_MLAS, erf, tanh
 from npusim.numerics.ops import kernel
+from npusim.numerics.ops.floating import conv_transpose_by_reference
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
 NOT_BIT_EXACT = {
@@ -53,8 +54,7 @@ def island_reason(graph: Graph, node: Node) -> str | None:
     if node.op_type == "ConvTranspose":
         # one MlasGemm of W^T by the input (computed at run time) per group, then col2im
         w = graph.tensor(node.inputs[1]).shape
-        if len(w) != 4 or node.attr("output_shape") is not None or node.attr(
-                "auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        if conv_transpose_by_reference(node, len(w)):
             return ("this float ConvTranspose (not 2-D, or with output_shape / auto_pad) runs "
                     "through onnx.reference's float64 col2im, not MLAS's GEMM order")
         if w[0] // node.attr("group", 1) > sgemm.RUNTIME_B_STRIDE_K:
@@ -127,7 +127,8 @@ def mlas_unary(node, inputs, ctx):
 @numba.njit(cache=True)
 def _layer_norm_rows(x, scale, bias, has_bias, eps, out):
     """onnxruntime 1.32's float32 LayerNormalization kernel (its AVX2 code, read off the
-    disassembly on an AVX-512F host; an AVX2 + FMA3 host runs the same code), per row of length D:
+    disassembly on an AVX-512F host; an AVX2 + FMA3 host runs the same code), per row of
+    length D:
     - mean: four float64 lanes (lane j sums x[4i + j]), reduced (l0 + l2) + (l1 + l3), the
       last D % 4 values added in turn, divided by D in float64, rounded to float32;
     - variance: d = x - mean in float32; eight float32 lanes of fma(d, d, lane), reduced

@@ -34,19 +34,15 @@ def _int_conv(x, w, node):
 def _ort_saturating(node, ctx: Context, x, zx, w, zw):
     """The accumulators of onnxruntime's U8S8 conv on a host where it saturates int16 pair
     sums (`kernels.u8s8`), or None where its result is the exact one."""
-    group = node.attr("group", 1)
-    if (not u8s8.applies(x.dtype, w.dtype, ctx.settings.scheme) or w.shape[1] == 1
-            or (zx is not None and np.size(zx) != 1)
-            or not u8s8.can_saturate(np.moveaxis(w, 1, -1).reshape(w.shape[0], -1))):
-        return None
-    if not ctx.settings.host_u8s8:
-        ctx.record_pair_saturation(node, None)
+    # depthwise (one channel a group): MLAS's depthwise kernel, exact
+    if w.shape[1] == 1 or (zx is not None and np.size(zx) != 1) or not u8s8.follows(
+            node, ctx, x.dtype, w.dtype, lambda: np.moveaxis(w, 1, -1).reshape(w.shape[0], -1)):
         return None
     strides, pads, dilations = conv_geometry(
         x.shape, w.shape, strides=node.attr("strides"), pads=node.attr("pads"),
         dilations=node.attr("dilations"), auto_pad=node.attr("auto_pad", "NOTSET"))
-    acc, hits = u8s8.conv_acc(x, zx, w, zw, group=group, strides=strides, pads=pads,
-                              dilations=dilations)
+    acc, hits = u8s8.conv_acc(x, zx, w, zw, group=node.attr("group", 1), strides=strides,
+                              pads=pads, dilations=dilations)
     ctx.record_pair_saturation(node, hits)
     return acc
 

@@ -15,11 +15,8 @@ from npusim.numerics.ops.qcommon import centered, centered_constant, finish, int
 def _ort_saturating(node, ctx: Context, a, za, b, zb):
     """a @ b less the zero points as onnxruntime's U8S8 GEMM sums it where it saturates int16
     pair sums on this host (`kernels.u8s8`); None where its result is the exact one."""
-    if (not u8s8.applies(a.dtype, b.dtype, ctx.settings.scheme) or a.ndim < 2 or b.ndim < 2
-            or not u8s8.can_saturate(np.moveaxis(b, -1, -2).reshape(-1, b.shape[-2]))):
-        return None
-    if not ctx.settings.host_u8s8:
-        ctx.record_pair_saturation(node, None)
+    if a.ndim < 2 or b.ndim < 2 or not u8s8.follows(
+            node, ctx, a.dtype, b.dtype, lambda: np.moveaxis(b, -1, -2).reshape(-1, b.shape[-2])):
         return None
     acc, hits = u8s8.matmul_acc(a, za, b, zb)
     ctx.record_pair_saturation(node, hits)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import npusim
 from npusim.errors import NpusimError
-from npusim.hw import load_chip
+from npusim.hw import Chip, load_chip
 from npusim.ir import Precision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,14 +108,58 @@ def power_mode_table() -> list[str]:
     return lines
 
 
-# Where a row's own source says what the board ran more exactly than calibration.csv's
-# precision column: (model, chip) -> (the precision it was built in, where that is written).
+@dataclass(frozen=True)
+class Build:
+    """How a row's engine was built, where the row's own source says so more exactly than
+    calibration.csv's columns: the precision it ran in, the tensors the deployed graph ends
+    at (what a vendor's deployment cuts off, or hands to a plugin npusim does not price), and
+    the precision of the engine's input and output bindings."""
+
+    source: str
+    precision: str | None = None
+    outputs: tuple[str, ...] = ()
+    io_precision: str | None = None
+
+
+MLPERF_INT8_INPUT = ("NVIDIA's MLPerf Inference v3.1 closed code (code/{m}/README.md): the "
+                     "harness preprocesses the images \"to INT8 NCHW format\": the engine's input "
+                     "binding is int8")
+RETINANET_HEADS = tuple(f"/head/{head}/{conv}/Conv{level}_output_0"
+                        for head, conv in (("classification_head", "cls_logits"),
+                                           ("regression_head", "bbox_reg"))
+                        for level in ("", "_1", "_2", "_3", "_4"))
+RETINANET_ORIN = Build(
+    MLPERF_INT8_INPUT.format(m="retinanet") + "; its onnx_generator/create_model_onnx.py ends "
+    "the graph at the ten raw head convs (no permute or concat), and on Orin they feed the "
+    "RetinaNetNMSPVATRT plugin in int8 (code/plugin/NMSPVAPlugin/README.md: TopK and NMS on one "
+    "PVA VPU), which no profile prices", outputs=RETINANET_HEADS, io_precision="int8")
+
+# (model, chip) -> how its engine was built (rows not listed: calibration.csv's columns).
 BUILDS = {
-    ("efficientformer_l1", "rdk-x5"): (
-        "int16", "rdk_model_zoo demos/classification/EfficientFormer/yaml/"
+    ("efficientformer_l1", "rdk-x5"): Build(
+        "rdk_model_zoo demos/classification/EfficientFormer/yaml/"
         "EfficientFormer_l1_config.yaml (and its deploy config): calibration_parameters."
-        "optimization set_all_nodes_int16, the attention Softmax on the BPU in int16"),
+        "optimization set_all_nodes_int16, the attention Softmax on the BPU in int16",
+        precision="int16"),
+    ("resnet50", "orin-agx-gpu"): Build(MLPERF_INT8_INPUT.format(m="resnet50"),
+                                        io_precision="int8"),
+    ("resnet50", "orin-nx-gpu"): Build(MLPERF_INT8_INPUT.format(m="resnet50"),
+                                       io_precision="int8"),
+    ("retinanet", "orin-agx-gpu"): RETINANET_ORIN,
+    ("retinanet", "orin-nx-gpu"): RETINANET_ORIN,
 }
+
+
+def with_io_precision(chip: Chip, precision: str | None) -> Chip:
+    """`chip` with every unit's builder binding the model's inputs and outputs at
+    `precision` (trtexec's --inputIOFormats / --outputIOFormats); None: unchanged."""
+    if precision is None:
+        return chip
+    dump = chip.model_dump(mode="json")
+    for unit in dump["compute_units"]:
+        if unit.get("build") is not None:
+            unit["build"]["io_precision"] = precision
+    return Chip.model_validate(dump)
 
 
 @dataclass(frozen=True)
@@ -130,9 +174,23 @@ class Row:
     what_is_timed: str
 
     @property
+    def build(self) -> Build | None:
+        return BUILDS.get((self.model, self.chip))
+
+    @property
     def built_precision(self) -> str:
         """The precision the measured build ran in (`BUILDS`, else the listed one)."""
-        return BUILDS.get((self.model, self.chip), (self.precision,))[0]
+        return (self.build and self.build.precision) or self.precision
+
+    @property
+    def outputs(self) -> str | None:
+        """The tensors the deployed graph ends at, as `simulate(outputs=...)` takes them."""
+        return ",".join(self.build.outputs) if self.build and self.build.outputs else None
+
+    def chip_profile(self, chip: Chip | None = None) -> Chip:
+        """The row's chip (or `chip`, a fitted variant of it) with the engine's I/O bindings."""
+        return with_io_precision(chip or load_chip(self.chip),
+                                 self.build.io_precision if self.build else None)
 
     @property
     def listed_precision(self) -> str:
@@ -177,7 +235,8 @@ def predict_row(row: Row, cache: Path) -> Result:
     from validation_models import cached_model
     try:
         model = cached_model(row.model, row.size, cache)
-        report = npusim.simulate(model, row.chip, precision=row.built_precision)
+        report = npusim.simulate(model, row.chip_profile(), precision=row.built_precision,
+                                 outputs=row.outputs)
     except ImportError as e:
         return Result(row, None, f"{e.name or e} not installed (pip install -e '.[validate]')")
     except NpusimError as e:

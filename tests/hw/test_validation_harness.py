@@ -12,6 +12,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 import npusim
+from npusim.hw import load_chip
 from tests.conftest import make_model, vi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -40,8 +41,28 @@ def test_a_row_is_simulated_in_the_precision_its_source_built(tmp_path):
     a, _, e = validation.read_rows(path)
     assert a.built_precision == "fp16"
     assert e.precision == "int8" and e.built_precision == "int16"
-    assert "set_all_nodes_int16" in validation.BUILDS[("efficientformer_l1", "rdk-x5")][1]
+    assert "set_all_nodes_int16" in validation.BUILDS[("efficientformer_l1", "rdk-x5")].source
     assert "int8 (built int16)" in validation.calibration_table([validation.Result(e, 6.0)])[2]
+
+
+def test_mlperf_retinanet_on_orin_is_the_engine_nvidia_built():
+    # NVIDIA's v3.1 code ends the ONNX graph at the ten raw head convs, which feed the PVA NMS
+    # plugin in int8, and its harness feeds int8 NCHW images: no permute/concat of 31.7 M
+    # logits and no fp32 bindings
+    row = validation.Row("retinanet", "orin-nx-gpu", "int8", 800, 28.626, "p90")
+    assert row.outputs.split(",") == list(validation.RETINANET_HEADS)
+    assert "RetinaNetNMSPVATRT" in row.build.source
+    chip = row.chip_profile()
+    assert chip.unit("gpu").build.io_precision.value == "int8"
+    graph = npusim.load("zoo:retinanet", zoo_weights="light", outputs=row.outputs)
+    assert sorted(graph.outputs) == sorted(validation.RETINANET_HEADS)
+    assert "Transpose" not in {n.op_type for n in graph.nodes}
+    deployed = npusim.simulate(graph, chip).totals.latency_ms
+    as_exported = npusim.simulate("zoo:retinanet", "orin-nx-gpu").totals.latency_ms
+    assert deployed < as_exported
+    # a row without a build entry keeps the bundled profile and the whole graph
+    plain = validation.Row("yolox_s_leaky", "orin-nano", "fp16", 640, 10.7, "trtexec")
+    assert plain.outputs is None and plain.chip_profile() == load_chip("orin-nano")
 
 
 def test_a_missing_measurements_file_says_where_it_was_looked_for(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -12,12 +12,14 @@ from npusim.errors import ShapeError, UnsupportedOpError
 from npusim.frontend.fold import ValueType
 from npusim.frontend.load import TARGET_OPSET
 from npusim.ir import DType, Graph, Node, Tensor, supported_ops
+from npusim.ir.deferred import Deferred, materialize
 
 
 def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
           outputs: list[str], consts: Mapping[str, np.ndarray],
           types: Mapping[str, ValueType], notes: tuple[str, ...] = ()) -> Graph:
     ir_nodes = _nodes(nodes)
+    protos = {n.name: proto for n, proto in zip(ir_nodes, nodes)}
     _require_known_ops(ir_nodes)
     live = _live_tensors(ir_nodes, outputs)
     ir_nodes = tuple(n for n in ir_nodes if any(o in live for o in n.outputs))
@@ -33,8 +35,52 @@ def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoPro
     for node in ir_nodes:
         for out in node.outputs:
             if out and out not in tensors:
-                tensors[out] = _tensor(out, types.get(out), node)
+                tensors[out] = _tensor(out, types.get(out), node, lambda n=node: _why_unknown(
+                    protos[n.name], types, consts))
     return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET, notes)
+
+
+def _why_unknown(node: onnx.NodeProto, types: Mapping[str, ValueType],
+                 consts: Mapping[str, np.ndarray]) -> str:
+    """What the node itself says when shape inference leaves its output unknown: the error
+    of evaluating it on its inputs, where they are all constants (a fold that failed), or of
+    inferring its shapes strictly from its inputs' known types; '' when neither says."""
+    present = [i for i in node.input if i]
+    try:
+        if present and all(i in consts for i in present):
+            from onnx.reference import ReferenceEvaluator
+            feeds = {i: materialize(consts[i]) for i in present}
+            ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(None, feeds)
+        elif all(types.get(i) is not None and types[i].dims is not None for i in present):
+            known = [helper.make_tensor_value_info(i, types[i].elem_type, types[i].dims)
+                     for i in present if i not in consts]
+            small = [numpy_helper.from_array(np.asarray(materialize(consts[i])), i)
+                     for i in present if i in consts]
+            outs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
+            graph = helper.make_graph([node], "node", known, outs, initializer=small)
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid(
+                "", TARGET_OPSET)])
+            onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as e:  # noqa: BLE001 - any failure is the diagnosis
+        lines = str(e).strip().splitlines()
+        return (f"{node.op_type} fails on its inputs {_described(present, types, consts)} "
+                f"({lines[0] if lines else type(e).__name__})")
+    return ""
+
+
+def _described(names: list[str], types: Mapping[str, ValueType],
+               consts: Mapping[str, np.ndarray]) -> str:
+    """Inputs as a user reads them: a small constant by value, anything else by shape."""
+    parts = []
+    for i in names:
+        value = consts.get(i)
+        if value is not None and value.size <= 8 and not isinstance(value, Deferred):
+            parts.append(f"'{i}' = {np.asarray(value).tolist()}")
+        else:
+            vt = types.get(i)
+            dims = "?" if vt is None or vt.dims is None else "x".join(map(str, vt.dims)) or "scalar"
+            parts.append(f"'{i}' {dims}")
+    return "(" + ", ".join(parts) + ")"
 
 
 def _nodes(nodes: list[onnx.NodeProto]) -> tuple[Node, ...]:
@@ -103,12 +149,16 @@ def _live_tensors(nodes: tuple[Node, ...], outputs: list[str]) -> set[str]:
     return live
 
 
-def _tensor(name: str, vt: ValueType | None, node: Node | None) -> Tensor:
+def _tensor(name: str, vt: ValueType | None, node: Node | None,
+            why_unknown: Callable[[], str] = lambda: "") -> Tensor:
     where = (f"output of {node.op_type} node '{node.name}'" if node is not None
              else "graph input")
     if vt is None or vt.dims is None:
+        why = why_unknown()
         raise ShapeError(f"shape of tensor '{name}' ({where}) is unknown after ONNX shape "
-                         "inference; if it depends on input data, npusim cannot cost it")
+                         "inference" + (f": {why}; the model may not accept the bound input "
+                                        "shapes" if why else "; if it depends on input data, "
+                                        "npusim cannot cost it"))
     if vt.elem_type == 0:
         raise ShapeError(f"element type of tensor '{name}' ({where}) is unknown")
     symbolic = [d for d in vt.dims if not isinstance(d, int)]
@@ -118,6 +168,8 @@ def _tensor(name: str, vt: ValueType | None, node: Node | None) -> Tensor:
             example = "x".join(str(d) if isinstance(d, int) else "1" for d in vt.dims)
             raise ShapeError(f"input '{name}' has dynamic dims {dims}: bind them with "
                              f"--shapes {name}:{example}")
+        why = why_unknown()
         raise ShapeError(f"tensor '{name}' ({where}) has dims {dims} that shape inference "
-                         "could not resolve from the bound input shapes")
+                         "could not resolve from the bound input shapes"
+                         + (f": {why}" if why else ""))
     return Tensor(name, tuple(vt.dims), DType.from_onnx(vt.elem_type))

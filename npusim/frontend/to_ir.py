@@ -12,7 +12,7 @@ from npusim.errors import ShapeError, UnsupportedOpError
 from npusim.frontend.fold import ValueType
 from npusim.frontend.load import TARGET_OPSET
 from npusim.ir import DType, Graph, Node, Tensor, supported_ops
-from npusim.ir.deferred import Deferred, materialize
+from npusim.ir.deferred import Deferred
 
 
 def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
@@ -40,24 +40,32 @@ def to_ir(name: str, nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoPro
     return Graph(name, ir_nodes, tensors, graph_inputs, tuple(outputs), TARGET_OPSET, notes)
 
 
+# A diagnosis evaluates a node again only on constants up to this many elements in all (an
+# error message must not cost a model's worth of arithmetic or weight reading).
+_DIAGNOSE_LIMIT = 1 << 20
+
+
 def _why_unknown(node: onnx.NodeProto, types: Mapping[str, ValueType],
                  consts: Mapping[str, np.ndarray]) -> str:
     """What the node itself says when shape inference leaves its output unknown: the error
-    of evaluating it on its inputs, where they are all constants (a fold that failed), or of
-    inferring its shapes strictly from its inputs' known types; '' when neither says."""
+    of evaluating it on its inputs, where they are all small constants (a fold that failed),
+    or of inferring its shapes strictly from its inputs' known types (small constants by
+    value); '' when neither says."""
     present = [i for i in node.input if i]
+    small = {i for i in present if i in consts and not isinstance(consts[i], Deferred)
+             and consts[i].size <= _DIAGNOSE_LIMIT}
     try:
-        if present and all(i in consts for i in present):
+        if present and set(present) <= small and sum(consts[i].size for i in small) <= \
+                _DIAGNOSE_LIMIT:
             from onnx.reference import ReferenceEvaluator
-            feeds = {i: materialize(consts[i]) for i in present}
-            ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(None, feeds)
+            ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(
+                None, {i: np.asarray(consts[i]) for i in present})
         elif all(types.get(i) is not None and types[i].dims is not None for i in present):
-            known = [helper.make_tensor_value_info(i, types[i].elem_type, types[i].dims)
-                     for i in present if i not in consts]
-            small = [numpy_helper.from_array(np.asarray(materialize(consts[i])), i)
-                     for i in present if i in consts]
+            typed = [helper.make_tensor_value_info(i, types[i].elem_type, types[i].dims)
+                     for i in present if i not in small]
+            values = [numpy_helper.from_array(np.asarray(consts[i]), i) for i in small]
             outs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
-            graph = helper.make_graph([node], "node", known, outs, initializer=small)
+            graph = helper.make_graph([node], "node", typed, outs, initializer=values)
             model = helper.make_model(graph, opset_imports=[helper.make_opsetid(
                 "", TARGET_OPSET)])
             onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
@@ -74,7 +82,7 @@ def _described(names: list[str], types: Mapping[str, ValueType],
     parts = []
     for i in names:
         value = consts.get(i)
-        if value is not None and value.size <= 8 and not isinstance(value, Deferred):
+        if value is not None and not isinstance(value, Deferred) and value.size <= 8:
             parts.append(f"'{i}' = {np.asarray(value).tolist()}")
         else:
             vt = types.get(i)

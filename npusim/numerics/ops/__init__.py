@@ -30,5 +30,6 @@ def load_all() -> dict[str, Callable]:
         qmatmul,
         qpool,
         quantize,
+        reduce,
     )
     return KERNELS

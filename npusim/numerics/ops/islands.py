@@ -17,7 +17,6 @@ from npusim.numerics.ops.floating import conv_transpose_by_reference
 
 # op type -> why npusim's float32 result can differ from onnxruntime's (by a few ulps)
 NOT_BIT_EXACT = {
-    "ReduceMean": "onnxruntime's Eigen reduction order is not reproduced (numpy pairwise)",
     "Resize": "linear / cubic modes run through onnx.reference (float64 coordinate "
               "arithmetic); onnxruntime computes interpolation weights in float32 (nearest "
               "mode copies values and is exact)",
@@ -46,6 +45,8 @@ def island_reason(graph: Graph, node: Node) -> str | None:
     onnxruntime runs its AVX2 code on both)."""
     if node.op_type in NOT_BIT_EXACT:
         return NOT_BIT_EXACT[node.op_type]
+    if node.op_type in ("ReduceSum", "ReduceMean"):
+        return _reduce_reason(graph, node)
     if node.op_type not in ("Conv", "ConvTranspose", "Gemm", "MatMul", "Softmax",
                             "LayerNormalization"):
         return None
@@ -90,6 +91,19 @@ def island_reason(graph: Graph, node: Node) -> str | None:
             and producer.op_type == "DequantizeLinear" and _feeds_only_q(graph, node)):
         return _REQUANTIZED.format(op=node.op_type)
     return None
+
+
+def _reduce_reason(graph: Graph, node: Node) -> str | None:
+    """A float sum or mean is bit for bit unless onnxruntime takes its GEMM path (`reduce`)."""
+    from npusim.numerics.ops.reduce import reduced_axes, unreproduced
+    shape = graph.tensor(node.inputs[0]).shape
+    axes_input = (graph.tensor(node.inputs[1]).data if len(node.inputs) > 1 and node.inputs[1]
+                  and graph.tensor(node.inputs[1]).is_constant else None)
+    axes = reduced_axes(node, shape, axes_input)
+    if axes is None:
+        return ("the axes of this float reduction are computed at run time; npusim sums in "
+                "numpy's order, onnxruntime by the pattern of the axes")
+    return unreproduced(shape, axes) if axes else None
 
 
 def foldable(graph: Graph, tensor: str) -> bool:

@@ -87,6 +87,47 @@ def test_unary_contrib_op_matches_onnxruntime(op, attrs, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sx,sy,d", [(2.9e-6, 2.0017e-5, 196), (0.05, 1e-4, 49),
+                                     (0.0731, 1 / 256, 196)])
+def test_qlinear_softmax_with_a_small_output_scale_saturates_like_onnxruntime(sx, sy, d, dtype):
+    # near-uniform attention over many keys (a random-weight LeViT): the table is scaled
+    # near FLT_MAX / d, so t * (1 / sy) overflows to inf and onnxruntime saturates it to the
+    # top code; converting inf to an integer first gave the bottom code (all zeros)
+    inits = {"sx": np.float32(sx), "zx": _zp(dtype, 128), "sy": np.float32(sy),
+             "zy": _zp(dtype, 0)}
+    node = helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"], ["y"], domain=MS,
+                            axis=-1, opset=13)
+    model = _model(node, [("x", dtype, [3, d])], [("y", dtype, [3, d])], inits)
+    for kind in KINDS:
+        _check(model, {"x": _codes(dtype, [3, d], kind)})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_qlinear_softmax_matches_onnxruntime_across_widths_and_scales(dtype):
+    # the kernel against onnxruntime's: widths across its vector block sizes (16, 32),
+    # output scales from 1/256 down to attention-like 2e-5, rows with repeated codes
+    from npusim.ir import Node
+    from npusim.numerics.ops.qlookup import qlinear_softmax
+    rng = np.random.default_rng(11)
+    node = Node("s", "QLinearSoftmax", ("x", "sx", "zx", "sy", "zy"), ("y",),
+                {"axis": -1, "opset": 13})
+    info = np.iinfo(dtype)
+    for d in [*range(1, 40), 48, 64, 65, 100, 196, 300]:
+        for sx, sy, zy in ((0.0731, 1 / 256, 0), (0.3, 1 / 255, 3), (0.05, 1e-4, 0),
+                           (2.9e-6, 2e-5, 0), (0.01, 0.001, 7)):
+            x = rng.integers(info.min, info.max + 1, (3, d)).astype(dtype)
+            x[2, : d // 2] = x[2, 0]
+            inits = {"sx": np.float32(sx), "zx": _zp(dtype, 128), "sy": np.float32(sy),
+                     "zy": _zp(dtype, zy)}
+            onnx_node = helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"],
+                                         ["y"], domain=MS, axis=-1, opset=13)
+            model = _model(onnx_node, [("x", dtype, [3, d])], [("y", dtype, [3, d])], inits)
+            theirs = ort_session(model).run(None, {"x": x})[0]
+            ours = qlinear_softmax(node, [x, *inits.values()], None)[0]
+            assert ours.tobytes() == theirs.tobytes(), (d, sx, sy, zy)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
 @pytest.mark.parametrize("b_shape", [[2, 3, 4, 5], [1, 3, 1, 1], [1], [5]])
 def test_binary_contrib_op_broadcasts_like_onnxruntime(op, b_shape, dtype):

@@ -68,7 +68,8 @@ def qlinear_leaky_relu(node, inputs, ctx: Context):
 def softmax_table(x_scale: float, reduce_len: int, signed: bool) -> np.ndarray:
     """QlinearBuildLookupTableUint32 (float flavour): exp((i - 255 + shift) * s) in double,
     stored as float32 at byte index i (signed: i - 128)."""
-    shift = math.log(float(np.finfo(np.float32).max) / reduce_len)
+    # numeric_limits<float>::max() / reduce_len divides in float (size_t converts to float)
+    shift = math.log(float(np.float32(np.finfo(np.float32).max) / np.float32(reduce_len)))
     shift = max(0.0, shift - 5.0) / float(x_scale)
     table = np.empty(256, np.float32)
     for i in range(256):
@@ -79,9 +80,14 @@ def softmax_table(x_scale: float, reduce_len: int, signed: bool) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _softmax_rows(x, table, signed, y_scale, zp, lo, hi, out):
-    """QlinearSoftmaxCPU over rows of 8-bit codes (as uint8 bytes): sequential float sum,
-    nearbyintf(t * y_scale / sum) + zp, saturated (onnxruntime 1.32 saturates int8 at 127;
-    the source of older releases wraps 128 to -128)."""
+    """onnxruntime 1.32's QLinearSoftmax over rows of 8-bit codes (as uint8 bytes), as
+    measured against it (tests/numerics/test_contrib_ops.py): the float32 table values of
+    the row summed in float64, each output floor(t * y_scale / sum + 0.5) + zp in float64,
+    saturated to the type. The table is scaled near FLT_MAX / D, so in float32 t * y_scale
+    overflows for small output scales (near-uniform attention over many keys); onnxruntime
+    saturates there (255 / 127), and rounds ties up. Matches it on 1440 random and 3822 of
+    3834 constant-row cases; on 12 constant rows whose quotient is exactly k + 1/2 it rounds
+    down where this rounds up (the kernel's exact arithmetic is not known)."""
     n, d = x.shape
     for r in range(n):
         top = -1000
@@ -90,13 +96,13 @@ def _softmax_rows(x, table, signed, y_scale, zp, lo, hi, out):
             if signed and v >= 128:
                 v -= 256
             top = max(top, v)
-        s = np.float32(0.0)
+        s = 0.0
         for j in range(d):
-            s += table[_index(x[r, j], top, signed)]
+            s += np.float64(table[_index(x[r, j], top, signed)])
         for j in range(d):
-            t = table[_index(x[r, j], top, signed)]
-            q = np.int32(np.rint(np.float32(np.float32(t * y_scale) / s))) + zp
-            out[r, j] = min(max(q, lo), hi)
+            t = np.float64(table[_index(x[r, j], top, signed)])
+            q = np.floor(t * np.float64(y_scale) / s + 0.5) + zp
+            out[r, j] = hi if q > hi else lo if q < lo else np.int32(q)
 
 
 @numba.njit(cache=True, inline="always")

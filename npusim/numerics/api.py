@@ -22,6 +22,7 @@ from npusim.numerics.kernels import u8s8
 from npusim.numerics.load import is_quantized, load_model
 from npusim.numerics.metrics import sqnr_db
 from npusim.numerics.mixed import keep_float_layers, quantize_mixed, split_map
+from npusim.numerics.ops import qlookup
 from npusim.numerics.ops.context import Context, Settings
 from npusim.numerics.quant import cast_float
 from npusim.numerics.quantizer import config_for
@@ -100,6 +101,7 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         notes.append(DIVERGENCE_NOTE + ", ".join(
             sorted({d.op_type for d in diverging})))
     notes.extend(u8s8.notes(ctx.events))
+    notes.extend(qlookup.tie_notes(ctx.events))
     if not reference:
         if target_sqnr_db is not None:
             raise NumericsError("target_sqnr_db needs the float reference (reference=True)")

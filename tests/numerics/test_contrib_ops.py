@@ -127,6 +127,23 @@ def test_qlinear_softmax_matches_onnxruntime_across_widths_and_scales(dtype):
             assert ours.tobytes() == theirs.tobytes(), (d, sx, sy, zy)
 
 
+def test_qlinear_softmax_outputs_on_a_rounding_tie_are_named_in_the_notes():
+    # two equal codes at y_scale 1 / 0.003 -> 333: each output is 333 / 2 = 166.5, a tie that
+    # onnxruntime rounds down (166) where the float64 model rounds up; the run says so
+    inits = {"sx": np.float32(0.01), "zx": _zp(np.uint8, 128), "sy": np.float32(0.003),
+             "zy": _zp(np.uint8, 0)}
+    node = helper.make_node("QLinearSoftmax", ["x", "sx", "zx", "sy", "zy"], ["y"], domain=MS,
+                            axis=-1, opset=13, name="sm")
+    model = _model(node, [("x", np.uint8, [1, 2])], [("y", np.uint8, [1, 2])], inits)
+    feeds = {"x": np.full((1, 2), 77, np.uint8)}
+    r = run_numerics(model, feeds, layerwise=False)
+    assert any("QLinearSoftmax outputs in 1 layers (sm)" in n for n in r.notes), r.notes
+    theirs = ort_session(model).run(None, feeds)[0]
+    assert abs(int(r.outputs["y"][0, 0]) - int(theirs[0, 0])) <= 1
+    quiet = run_numerics(model, {"x": np.array([[77, 60]], np.uint8)}, layerwise=False)
+    assert not any("QLinearSoftmax" in n for n in quiet.notes)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ["QLinearAdd", "QLinearMul"])
 @pytest.mark.parametrize("b_shape", [[2, 3, 4, 5], [1, 3, 1, 1], [1], [5]])

@@ -37,6 +37,7 @@ class Events:
     max_abs_acc: int = 0
     pair_saturated: int = 0  # int16 pair sums onnxruntime's U8S8 kernel clipped (kernels.u8s8)
     pair_saturable: bool = False  # this host's onnxruntime could clip some (not followed)
+    near_ties: int = 0  # QLinearSoftmax outputs a float32 rounding away from a half (qlookup)
 
 
 @dataclass(slots=True)
@@ -57,6 +58,12 @@ class Context:
             ev.pair_saturable = True
         else:
             ev.pair_saturated += hits
+
+    def record_near_ties(self, node: Node, count: int) -> None:
+        """Outputs whose requantized value sits within float32 rounding of k + 1/2, where
+        onnxruntime's exact arithmetic (not known) may round the other way."""
+        if count:
+            self.events.setdefault(node.name, Events()).near_ties += count
 
     def note_accumulator(self, node: Node, max_abs: int) -> bool:
         """Record a layer's largest |accumulator|; False if it leaves the accumulator range

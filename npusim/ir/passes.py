@@ -1,6 +1,9 @@
 """Graph-to-graph canonicalization: each pass is a plain function Graph -> Graph.
 
-`remove_identities` drops Identity and inference-mode Dropout; `fold_batchnorm` merges a
+`remove_identities` drops Identity, inference-mode Dropout and a Cast to the type its input
+already has (what onnxruntime's Identity / Dropout / Cast eliminations and TensorRT's builder
+drop; in a quantized graph it lets DQ -> Softmax -> Cast -> Q fuse as onnxruntime fuses it);
+`fold_batchnorm` merges a
 BatchNormalization into the Conv before it (the merged node is named `conv+bn`, so every
 figure still traces back to both ONNX nodes). `canonicalize` runs them in order.
 """
@@ -19,8 +22,17 @@ def canonicalize(graph: Graph) -> Graph:
     return fold_batchnorm(remove_identities(graph))
 
 
+def _passes_through(graph: Graph, node: Node) -> bool:
+    if node.op_type in _PASS_THROUGH:
+        return True
+    if node.op_type != "Cast" or not node.inputs or not node.inputs[0]:
+        return False
+    to = node.attr("to")
+    return to is not None and graph.tensor(node.inputs[0]).dtype.value == int(to)
+
+
 def remove_identities(graph: Graph) -> Graph:
-    """Bypass Identity and Dropout (whose mask output nobody reads)."""
+    """Bypass Identity, Dropout (whose mask output nobody reads) and no-op Casts."""
     rename: dict[str, str] = {}
     outputs = set(graph.outputs)
     keep: list[Node] = []
@@ -31,7 +43,7 @@ def remove_identities(graph: Graph) -> Graph:
         return name
 
     for node in graph.nodes:
-        if node.op_type not in _PASS_THROUGH or any(
+        if not _passes_through(graph, node) or any(
                 graph.consumers(o) or o in outputs for o in node.outputs[1:] if o):
             keep.append(node)
             continue

@@ -12,7 +12,7 @@ import onnx
 
 from npusim.errors import NumericsError
 from npusim.ir import DType, Graph, Tensor
-from npusim.ir.passes import canonicalize
+from npusim.ir.passes import canonicalize, remove_identities
 from npusim.numerics import analysis
 from npusim.numerics.divergence import divergences
 from npusim.numerics.dumps.write import dump_run
@@ -90,6 +90,8 @@ def run_numerics(model: str | os.PathLike | onnx.ModelProto | Graph,
         return _run_float(graph, feeds, precision, settings, scheme, dump)
 
     arrived_quantized = is_quantized(graph)
+    # onnxruntime drops Identity, Dropout and no-op Casts before it fuses Q/DQ patterns
+    qdq = remove_identities(qdq)
     fgraph = analysis.strip_qdq(qdq, restore_relus=arrived_quantized)
     qgraph = fuse(qdq, required=cores, all_patterns=scheme != "onnx-ref",
                   ort_patterns=scheme == "ort")

@@ -151,6 +151,16 @@ def test_dropout_and_identity_are_removed(tmp_path):
     assert [(n.name, n.inputs, n.outputs) for n in g.nodes] == [("r", ("x",), ("y",))]
 
 
+def test_a_cast_to_the_type_it_already_has_is_removed_and_a_real_cast_kept():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"),
+             helper.make_node("Cast", ["a"], ["b"], name="same", to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["b"], ["y"], name="half", to=TensorProto.FLOAT16)]
+    model = make_model(nodes, [vi("x", [2, 2])], [vi("y", [2, 2], TensorProto.FLOAT16)])
+    g = canonicalize(load_graph(model))
+    assert [(n.name, n.inputs, n.outputs) for n in g.nodes] == [("r", ("x",), ("a",)),
+                                                               ("half", ("a",), ("y",))]
+
+
 def test_unnamed_nodes_get_traceable_names():
     nodes = [helper.make_node("Relu", ["x"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
     g = load_graph(make_model(nodes, [vi("x", [2])], [vi("y", [2])]))

@@ -108,6 +108,10 @@ ISLANDS = {
     "Sigmoid": ([helper.make_node("Sigmoid", ["xf"], ["yf"])], None),
     "LeakyRelu": ([helper.make_node("LeakyRelu", ["xf"], ["yf"], alpha=0.1)], None),
     "Softmax": ([helper.make_node("Softmax", ["xf"], ["yf"], axis=-1)], None),
+    # GPT-2's attention: Softmax -> Cast to float -> Q; onnxruntime drops the no-op Cast and
+    # fuses QLinearSoftmax, so must npusim
+    "Softmax_cast": ([helper.make_node("Softmax", ["xf"], ["sf"], axis=-1),
+                      helper.make_node("Cast", ["sf"], ["yf"], to=TensorProto.FLOAT)], None),
     "AveragePool": ([helper.make_node("AveragePool", ["xf"], ["yf"], kernel_shape=[3, 3],
                                       strides=[2, 2], pads=[1, 1, 1, 1])], [2, 4, 4, 5]),
     "GlobalAveragePool": ([helper.make_node("GlobalAveragePool", ["xf"], ["yf"])],
@@ -155,6 +159,22 @@ def _reduce_mean_island():
     axes = np.array([1], np.int64)
     nodes = [helper.make_node("ReduceMean", ["xf", "axes"], ["yf"], name="mean", keepdims=1)]
     return _qdq(nodes, np.uint8, [8, 300, 16], [8, 1, 16], {"axes": axes})
+
+
+def test_softmax_then_a_no_op_cast_fuses_as_onnxruntime_fuses_it():
+    # GPT-2's attention: DQ -> Softmax -> Cast(float) -> Q. onnxruntime drops the Cast and
+    # runs QLinearSoftmax (its exp table), not a float softmax; a float run differed from it
+    # on attention rows of 32 keys
+    nodes, _ = ISLANDS["Softmax_cast"]
+    shape = [2, 4, 16, 49]
+    model = _qdq(nodes, np.uint8, shape, shape, {})
+    session = ort_session(model)
+    for kind, x in _inputs(shape).items():
+        feeds = {"x": x.astype(np.float32)}
+        r = run_numerics(model, feeds, layerwise=False)
+        assert [row.op_type for row in r.layers if "Softmax" in row.op_type] == [
+            "QLinearSoftmax"], kind
+        assert r.outputs["y"].tobytes() == session.run(None, feeds)[0].tobytes(), kind
 
 
 def test_not_bit_exact_island_divergence_is_reported():

@@ -269,3 +269,19 @@ def test_quantized_conv_transpose_matches_onnxruntime(group):
         x = {"x": x.astype(np.float32)}
         ours = run_numerics(m, x, calibration=[feeds], layerwise=False).outputs["y"]
         assert ours.tobytes() == session.run(None, x)[0].tobytes()
+
+
+def test_a_nan_from_a_float_island_quantizes_to_the_type_minimum_as_in_onnxruntime():
+    # EfficientViT's linear attention divides by a denominator that quantizes to zero: 0 / 0
+    # is NaN, which onnxruntime's QuantizeLinear turns into the type's minimum whatever the
+    # zero point (npusim had left the zero point: 687 of 1000 logits moved)
+    nodes = [helper.make_node("Mul", ["xf", "zero"], ["d"]),
+             helper.make_node("Div", ["xf", "d"], ["yf"])]   # x / 0: +-inf, and 0 / 0: NaN
+    for dtype in (np.uint8, np.int8):
+        shape = [2, 4, 7, 9]
+        model = _qdq(nodes, dtype, shape, shape, {"zero": np.float32(0)})
+        session = ort_session(model)
+        for kind, x in _inputs(shape).items():
+            feeds = {"x": x.astype(np.float32)}
+            ours = run_numerics(model, feeds, layerwise=False).outputs["y"]
+            assert ours.tobytes() == session.run(None, feeds)[0].tobytes(), (dtype, kind)

@@ -152,7 +152,9 @@ def binary(node, inputs, ctx: Context):
     a, b = inputs
     if node.op_type == "Div" and a.dtype.kind in "iu":
         return [np.trunc(a / b).astype(a.dtype)]
-    return [fn(a, b).astype(np.result_type(a, b))]
+    # IEEE results (x / 0 = inf, 0 / 0 = NaN, overflow to inf) are the semantics, not news
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return [fn(a, b).astype(np.result_type(a, b))]
 
 
 @kernel("Relu")

@@ -127,14 +127,15 @@ def _try_fold(node: onnx.NodeProto, consts, types, defer: bool = False) -> list 
         if deferred is not None:
             return deferred
     try:
-        return _evaluate(node, {i: materialize(consts[i]) for i in present})
+        return evaluate(node, {i: materialize(consts[i]) for i in present})
     except Exception:
         # The reference evaluator lacks a kernel or rejects the input: leave the node to the
         # cost model, which either prices it or names it as unsupported.
         return None
 
 
-def _evaluate(node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def evaluate(node: onnx.NodeProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """One node through onnx.reference at the target opset."""
     from onnx.reference import ReferenceEvaluator
     results = ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(None, feeds)
     return [np.asarray(r) for r in results]
@@ -151,7 +152,7 @@ def _deferred_fold(node: onnx.NodeProto, feeds: dict, types) -> list[Deferred] |
     def output(k: int):
         def compute() -> np.ndarray:
             if not cache:
-                cache.append(_evaluate(node, {i: materialize(v) for i, v in feeds.items()}))
+                cache.append(evaluate(node, {i: materialize(v) for i, v in feeds.items()}))
             return cache[0][k]
         return compute
 

@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from npusim.errors import ShapeError, UnsupportedOpError
-from npusim.frontend.fold import ValueType
+from npusim.frontend.fold import ValueType, evaluate
 from npusim.frontend.load import TARGET_OPSET
 from npusim.ir import DType, Graph, Node, Tensor, supported_ops
 from npusim.ir.deferred import Deferred
@@ -57,9 +57,7 @@ def _why_unknown(node: onnx.NodeProto, types: Mapping[str, ValueType],
     try:
         if present and set(present) <= small and sum(consts[i].size for i in small) <= \
                 _DIAGNOSE_LIMIT:
-            from onnx.reference import ReferenceEvaluator
-            ReferenceEvaluator(node, opsets={"": TARGET_OPSET}).run(
-                None, {i: np.asarray(consts[i]) for i in present})
+            evaluate(node, {i: np.asarray(consts[i]) for i in present})
         elif all(types.get(i) is not None and types[i].dims is not None for i in present):
             typed = [helper.make_tensor_value_info(i, types[i].elem_type, types[i].dims)
                      for i in present if i not in small]

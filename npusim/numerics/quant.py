@@ -48,7 +48,8 @@ def quantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
              out_dtype: np.dtype, *, axis: int = 1, block_size: int = 0,
              saturate: bool = True, rounding: str = "half_even",
              float64: bool = False) -> np.ndarray:
-    """QuantizeLinear: `sat(round(x / s) + zp)` with a true division (never a reciprocal).
+    """QuantizeLinear: `sat(round(x / s) + zp)` with a true division (never a reciprocal);
+    NaN becomes the integer type's minimum.
 
     `float64=False` divides in float32 (`ort`, `onnx-ref`); `rounding` is `half_even`
     (ONNX) or `half_away` (TFLite's TfLiteRound).
@@ -72,7 +73,9 @@ def quantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None,
     if zero_point is not None:
         r = r + broadcast_param(zero_point, x.shape, axis, block_size).astype(np.int64)
     lo, hi = int_range(out_dtype)
-    return np.clip(r, lo, hi).astype(out_dtype)
+    # onnxruntime's kernel (MLAS) turns NaN (0 / 0 in a float island: a linear attention's
+    # denominator quantized to zero) into the type's minimum, whatever the zero point
+    return np.where(np.isnan(v), lo, np.clip(r, lo, hi)).astype(out_dtype)
 
 
 def round_to_int(v: np.ndarray, rounding: str = "half_even") -> np.ndarray:

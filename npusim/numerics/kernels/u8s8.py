@@ -26,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from npusim.numerics.kernels.avx512 import host_cpu_features
+from npusim.numerics.ops.context import some_layers
 
 _FEATURES = host_cpu_features()
 # x86-64 with AVX2 and neither AVX-512 VNNI nor AVX-VNNI: MLAS's U8S8 kernel is vpmaddubsw
@@ -49,11 +50,6 @@ def follows(node, ctx, a_dtype, b_dtype, b_rows) -> bool:
     return True
 
 
-def _some(names) -> str:
-    names = sorted(names)
-    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-
-
 def notes(events) -> list[str]:
     """What a run's `Events` say about this host's onnxruntime: the layers where it may clip
     pair sums (the run summed them exactly), or the pair sums it clipped (the run followed)."""
@@ -63,13 +59,13 @@ def notes(events) -> list[str]:
         out.append("this host's onnxruntime (x86-64 without VNNI) sums uint8 x int8 products "
                    "in int16 pairs with saturation (vpmaddubsw); npusim summed them exactly, as "
                    "a chip and a VNNI host do, so an onnxruntime run on this machine may differ "
-                   f"in {_some(exposed)} layers; host_u8s8=True (--host-u8s8) follows it")
+                   f"in {some_layers(exposed)} layers; host_u8s8=True (--host-u8s8) follows it")
     clipped = {name: ev.pair_saturated for name, ev in events.items() if ev.pair_saturated}
     if clipped:
         out.append("onnxruntime's uint8 x int8 GEMM on this host (x86-64 without VNNI) "
                    "saturates each pair of products at int16, and this run follows it "
                    f"(host_u8s8): {sum(clipped.values())} pair sums clipped in {len(clipped)} "
-                   f"layers ({_some(clipped)}); a VNNI host, and the chip, sum them exactly "
+                   f"layers ({some_layers(clipped)}); a VNNI host, and the chip, sum them exactly "
                    "(onnxruntime's quantizer offers reduce_range for this)")
     return out
 

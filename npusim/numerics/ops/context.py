@@ -40,6 +40,12 @@ class Events:
     near_ties: int = 0  # QLinearSoftmax outputs a float32 rounding away from a half (qlookup)
 
 
+def some_layers(names) -> str:
+    """Layer names as a run's note lists them: sorted, the first five and a count."""
+    names = sorted(names)
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
 @dataclass(slots=True)
 class Context:
     settings: Settings = Settings()

@@ -12,7 +12,7 @@ import numpy as np
 from npusim.errors import NumericsError
 from npusim.numerics.kernels.mlas import logistic
 from npusim.numerics.ops import kernel
-from npusim.numerics.ops.context import Context
+from npusim.numerics.ops.context import Context, some_layers
 from npusim.numerics.ops.qcommon import scalar_f32, scalar_i32
 from npusim.numerics.quant import int_range, quantize
 
@@ -147,8 +147,7 @@ def tie_notes(events) -> list[str]:
     ties = {name: ev.near_ties for name, ev in events.items() if ev.near_ties}
     if not ties:
         return []
-    names = sorted(ties)
-    some = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return [f"{sum(ties.values())} QLinearSoftmax outputs in {len(ties)} layers ({some}) lie "
+    return [f"{sum(ties.values())} QLinearSoftmax outputs in {len(ties)} layers "
+            f"({some_layers(ties)}) lie "
             "within float32 rounding of a half code, where onnxruntime's exact arithmetic is "
             "not reproduced: it may round them the other way (one code)"]

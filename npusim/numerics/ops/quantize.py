@@ -26,13 +26,6 @@ def quantize_linear(node, inputs, ctx: Context):
                  rounding=rounding)
     if y.dtype.kind in "iu":
         lo, hi = int_range(y.dtype)
-        nan = np.isnan(x) if np.asarray(x).dtype.kind == "f" else None
-        if nan is not None and nan.any():
-            # onnxruntime's kernel (MLAS) turns NaN (a 0 / 0 in a float island: a linear
-            # attention's denominator quantized to zero) into the type's minimum, whatever the
-            # zero point; numpy's conversion would leave the zero point
-            y = y.copy()
-            y[np.broadcast_to(nan, y.shape)] = lo
         ctx.record_saturation(node, int(np.count_nonzero((y == lo) | (y == hi))), y.size)
     return [y]
 

@@ -130,11 +130,16 @@ def pattern(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[str, list[in
 RKR_THREADS = 64
 
 
+def _by_gemm(kinds: str, dims: list[int]) -> bool:
+    """onnxruntime's KRK path: a GEMM of a ones vector, unless one leading block (in turn)."""
+    return kinds == "KRK" and dims[0] > 1
+
+
 def unreproduced(shape: tuple[int, ...], axes: tuple[int, ...]) -> str | None:
     """Why npusim's float32 sum over `axes` may differ from onnxruntime's (None: bit for
     bit)."""
     kinds, dims = pattern(shape, axes)
-    if kinds == "KRK" and dims[0] > 1:
+    if _by_gemm(kinds, dims):
         return ("onnxruntime sums a reduction over middle axes (kept, reduced, kept) with an "
                 "MLAS GEMM of a ones vector when the leading kept block is at least its "
                 "thread count, in an order npusim does not reproduce (numpy pairwise)")
@@ -150,7 +155,7 @@ def float_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
     pattern it does not reproduce (KRK) or an empty reduction."""
     shape = x.shape
     kinds, dims = pattern(shape, axes)
-    if not axes or any(shape[a] == 0 for a in axes) or (kinds == "KRK" and dims[0] > 1):
+    if not axes or any(shape[a] == 0 for a in axes) or _by_gemm(kinds, dims):
         return None
     kept = tuple(d for i, d in enumerate(shape) if i not in axes)
     flat = np.ascontiguousarray(x, np.float32).reshape(-1)
